@@ -1,0 +1,1 @@
+"""The Docker-free local stack and the developer CLI (`python -m dev …`)."""

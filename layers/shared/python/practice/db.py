@@ -1,0 +1,276 @@
+"""Pooled PostgreSQL access: one pool per container, a transaction per request that
+carries the caller's RLS context, retries of transient errors and a circuit breaker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from practice.auth import Principal
+from practice.config import Settings
+from practice.errors import ServiceUnavailable
+
+T = TypeVar("T")
+
+# One statement sets the whole RLS context. `set_config(..., true)` is
+# transaction-local: a pooled or proxied connection never carries one caller's
+# context into the next request.
+SET_CONTEXT = """
+select set_config('app.org_id', %(org_id)s, true),
+       set_config('app.user_id', %(user_id)s, true),
+       set_config('app.role', %(role)s, true),
+       set_config('statement_timeout', %(statement_timeout)s, true)
+"""
+
+
+# 57P01-03: the server is shutting down, crashed, or still starting up.
+_SERVER_GOING_AWAY = pg_errors.AdminShutdown | pg_errors.CrashShutdown | pg_errors.CannotConnectNow
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors where repeating safe work may succeed: lost connections,
+    serialization failures and deadlocks."""
+    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return True
+    return is_unreachable(exc)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the database could not be reached or the connection dropped."""
+    if isinstance(exc, PoolTimeout | pg_errors.ConnectionException | _SERVER_GOING_AWAY):
+        return True
+    # A dropped connection surfaces as a bare OperationalError without SQLSTATE.
+    return type(exc) is psycopg.OperationalError
+
+
+class CircuitOpen(ServiceUnavailable):
+    """The breaker is open: the database is treated as down without trying it."""
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures, stays open ``open_seconds``,
+    then lets one probe through: success closes it, failure opens it again.
+
+    Written here rather than taken from pybreaker because pybreaker holds its
+    lock for the whole protected call, which would serialise every query of a
+    threaded caller (the local gateway, the concurrency tests).
+    """
+
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+    def __init__(
+        self, threshold: int, open_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold = threshold
+        self.open_seconds = open_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half_open``."""
+        with self._lock:
+            return self._state()
+
+    def _state(self) -> str:
+        if self._opened_at is None:
+            return self.CLOSED
+        if self._clock() - self._opened_at < self.open_seconds:
+            return self.OPEN
+        return self.HALF_OPEN
+
+    def retry_after(self) -> int:
+        """Whole seconds until the breaker lets a probe through."""
+        with self._lock:
+            if self._opened_at is None:
+                return 0
+            left = self.open_seconds - (self._clock() - self._opened_at)
+            return max(1, int(left + 0.999))
+
+    def before_call(self) -> None:
+        """Raise ``CircuitOpen`` unless a call may go to the database now."""
+        with self._lock:
+            state = self._state()
+            if state == self.CLOSED:
+                return
+            if state == self.HALF_OPEN and not self._probing:
+                self._probing = True
+                return
+        raise CircuitOpen("the database is unavailable", retry_after=self.retry_after())
+
+    def record_success(self) -> None:
+        """A call reached the database: close the breaker."""
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> None:
+        """A call could not reach the database: count it, open when over the threshold."""
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self.threshold:
+                self._opened_at = self._clock()
+            self._probing = False
+
+    def snapshot(self) -> dict[str, Any]:
+        """State and counters, for health and optimization endpoints."""
+        with self._lock:
+            return {
+                "state": self._state(),
+                "consecutive_failures": self._failures,
+                "threshold": self.threshold,
+                "open_seconds": self.open_seconds,
+            }
+
+
+class Database:
+    """The container's connection pool with RLS-scoped, retried transactions."""
+
+    def __init__(self, settings: Settings, conninfo: str | None = None) -> None:
+        self.settings = settings
+        self.breaker = CircuitBreaker(
+            settings.breaker_failure_threshold, settings.breaker_open_seconds
+        )
+        self.pool = ConnectionPool(
+            conninfo if conninfo is not None else settings.conninfo(),
+            min_size=min(settings.db_pool_min, settings.db_pool_max),
+            max_size=settings.db_pool_max,
+            timeout=settings.db_pool_timeout,
+            max_idle=settings.db_max_idle,
+            max_lifetime=settings.db_max_lifetime,
+            check=ConnectionPool.check_connection,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": settings.db_prepare_threshold,
+                "row_factory": dict_row,
+                "connect_timeout": settings.db_connect_timeout,
+            },
+            open=False,
+            name="practice",
+        )
+        self._statement_timeout = f"{settings.db_statement_timeout_ms}ms"
+
+    def open(self) -> None:
+        """Start the pool without waiting, so a cold start never blocks on the database."""
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        """Close every connection (tests, local stack shutdown)."""
+        self.pool.close()
+
+    def _context(self, principal: Principal | None) -> dict[str, str]:
+        # No principal (health checks, the principal lookup itself) sets an
+        # empty context: row-level security then shows no tenant rows at all.
+        return {
+            "org_id": str(principal.org_id) if principal else "",
+            "user_id": principal.user_id if principal else "",
+            "role": principal.role.value if principal else "",
+            "statement_timeout": self._statement_timeout,
+        }
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        self.breaker.before_call()
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except Exception as exc:
+            if is_unreachable(exc):
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
+            raise
+        self.breaker.record_success()
+
+    def _retrying(self, idempotent: bool) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.settings.db_retry_attempts if idempotent else 1),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            retry=retry_if_exception(
+                lambda exc: is_transient(exc) and not isinstance(exc, CircuitOpen)
+            ),
+            reraise=True,
+        )
+
+    def run(
+        self,
+        principal: Principal | None,
+        work: Callable[[psycopg.Connection], T],
+        *,
+        idempotent: bool = True,
+    ) -> T:
+        """Run ``work(conn)`` in one transaction carrying the caller's RLS context.
+
+        The connection is in pipeline mode: BEGIN, the context, the statements
+        ``work`` queues and COMMIT travel together, so work that only queues
+        statements and returns their cursors costs one network round trip (the
+        cursors are read after the commit). Transient failures are retried with
+        backoff and jitter only when the work is safe to repeat; an unreachable
+        database becomes a 503.
+        """
+        try:
+            for attempt in self._retrying(idempotent):
+                with attempt, self._connection() as conn:
+                    return self._in_transaction(conn, principal, work)
+        except psycopg.OperationalError as exc:
+            if is_unreachable(exc):
+                retry_after = self.breaker.retry_after() or 1
+                raise ServiceUnavailable(
+                    "the database is unreachable", retry_after=retry_after
+                ) from exc
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _in_transaction(
+        self,
+        conn: psycopg.Connection,
+        principal: Principal | None,
+        work: Callable[[psycopg.Connection], T],
+    ) -> T:
+        try:
+            with conn.pipeline():
+                conn.execute("begin")
+                conn.execute(SET_CONTEXT, self._context(principal))
+                result = work(conn)
+                conn.execute("commit")
+        except BaseException:
+            if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            raise
+        return result
+
+    def query(
+        self,
+        principal: Principal | None,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> list[dict[str, Any]]:
+        """One statement, its context and its commit in one round trip; the rows."""
+        cur = self.run(principal, lambda conn: conn.execute(sql, params), idempotent=idempotent)
+        return cur.fetchall() if cur.description is not None else []
+
+    def stats(self) -> dict[str, Any]:
+        """Pool and breaker state, for health and optimization endpoints."""
+        pool = self.pool.get_stats()
+        return {"pool": pool, "breaker": self.breaker.snapshot()}

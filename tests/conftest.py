@@ -1,0 +1,109 @@
+"""The shared test harness: a real PostgreSQL (embedded 18, or DATABASE_URL),
+a fresh database per run with every migration applied, and the Lambda's login
+role, a member of the application role without BYPASSRLS."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dev.postgres import EmbeddedPostgres, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_LOGIN = "practice_lambda"
+
+# Settings the functions read at import; tests never reach AWS.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PracticeTest")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "practice-test")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder: tests/unit → unit, and so on."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in {"unit", "integration", "e2e"}:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@dataclass
+class MigratedDatabase:
+    """A fresh, migrated database and the URLs to reach it."""
+
+    server_url: str  # superuser, on the server's maintenance database
+    admin_url: str  # superuser, on this database (migrations, fixtures)
+    app_url: str  # the Lambda's login role: RLS applies
+    name: str
+    embedded: EmbeddedPostgres | None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
+    """The server: DATABASE_URL when set, else an embedded PostgreSQL 18."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external, None
+        return
+    with tempfile.TemporaryDirectory(prefix="practice-pg-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
+        server.start()
+        try:
+            yield server.admin_url, server
+        finally:
+            server.stop(mode="immediate")
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def _with_user(url: str, user: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["user"] = user
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.fixture(scope="session")
+def database(pg_server: tuple[str, EmbeddedPostgres | None]) -> Iterator[MigratedDatabase]:
+    """A database created for this run, migrated, dropped afterwards."""
+    from practice.migrations import migrate
+
+    server_url, embedded = pg_server
+    name = f"practice_test_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    admin_url = _with_dbname(server_url, name)
+    migrate(admin_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", [APP_LOGIN]).fetchone()
+        if not exists:
+            conn.execute(
+                sql.SQL("create role {} login in role practice_app").format(
+                    sql.Identifier(APP_LOGIN)
+                )
+            )
+    os.environ["PRACTICE_DATABASE_URL"] = _with_user(admin_url, APP_LOGIN)
+    try:
+        yield MigratedDatabase(
+            server_url, admin_url, _with_user(admin_url, APP_LOGIN), name, embedded
+        )
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
