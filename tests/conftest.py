@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from dev.postgres import EmbeddedPostgres, free_port
+from tests.support import World, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_LOGIN = "practice_lambda"
@@ -107,3 +108,9 @@ def database(pg_server: tuple[str, EmbeddedPostgres | None]) -> Iterator[Migrate
             conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def world(database: MigratedDatabase) -> World:
+    """Two orgs with teams and scenarios, shared by the whole run."""
+    return build_world(database.admin_url)

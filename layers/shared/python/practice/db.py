@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -158,6 +157,10 @@ class Database:
             max_idle=settings.db_max_idle,
             max_lifetime=settings.db_max_lifetime,
             check=ConnectionPool.check_connection,
+            # The pool's own background reconnection backs off for minutes; the
+            # breaker already paces retries per request, so a failed attempt is
+            # given up at once and the next request asks for a fresh one.
+            reconnect_timeout=0,
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": settings.db_prepare_threshold,
@@ -187,24 +190,10 @@ class Database:
             "statement_timeout": self._statement_timeout,
         }
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
-        self.breaker.before_call()
-        try:
-            with self.pool.connection() as conn:
-                yield conn
-        except Exception as exc:
-            if is_unreachable(exc):
-                self.breaker.record_failure()
-            else:
-                self.breaker.record_success()
-            raise
-        self.breaker.record_success()
-
     def _retrying(self, idempotent: bool) -> Retrying:
         return Retrying(
             stop=stop_after_attempt(self.settings.db_retry_attempts if idempotent else 1),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
             retry=retry_if_exception(
                 lambda exc: is_transient(exc) and not isinstance(exc, CircuitOpen)
             ),
@@ -227,18 +216,21 @@ class Database:
         backoff and jitter only when the work is safe to repeat; an unreachable
         database becomes a 503.
         """
+        self.breaker.before_call()
         try:
             for attempt in self._retrying(idempotent):
-                with attempt, self._connection() as conn:
-                    return self._in_transaction(conn, principal, work)
-        except psycopg.OperationalError as exc:
-            if is_unreachable(exc):
-                retry_after = self.breaker.retry_after() or 1
-                raise ServiceUnavailable(
-                    "the database is unreachable", retry_after=retry_after
-                ) from exc
-            raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                with attempt, self.pool.connection() as conn:
+                    result = self._in_transaction(conn, principal, work)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                self.breaker.record_success()  # the database answered; the work failed
+                raise
+            self.breaker.record_failure()
+            raise ServiceUnavailable(
+                "the database is unreachable", retry_after=self.breaker.retry_after() or 1
+            ) from exc
+        self.breaker.record_success()
+        return result
 
     def _in_transaction(
         self,

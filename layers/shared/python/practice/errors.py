@@ -72,6 +72,13 @@ class Conflict(ProblemError):
     title = "Conflict"
 
 
+class PreconditionRequired(ProblemError):
+    """A conditional write came without its precondition, e.g. the version (428)."""
+
+    status = 428
+    title = "Precondition Required"
+
+
 class PayloadTooLarge(ProblemError):
     """The body is larger than the configured limit (413)."""
 

@@ -3,7 +3,11 @@ limits, the caller's principal, and the Lambda handler around Mangum."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -11,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
+from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +23,7 @@ from practice.auth import Principal, claims_from_event, identity_from_claims, re
 from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import PayloadTooLarge, ProblemError
+from practice.errors import BadRequest, PayloadTooLarge, ProblemError, UnprocessableContent
 from practice.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
@@ -109,9 +114,45 @@ def create_app(*, title: str, max_body_bytes: int) -> FastAPI:
     return app
 
 
+# Building a validator costs far more than using one: one per model per container.
+_adapter = lru_cache(maxsize=64)(TypeAdapter)
+
+
+async def read_body[M](request: Request, model: type[M] | TypeAdapter[M]) -> M:
+    """The JSON body validated against ``model``: 400 when it is not JSON, 422
+    naming each wrong field when it does not fit."""
+    raw = await request.body()
+    try:
+        document = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    adapter = model if isinstance(model, TypeAdapter) else _adapter(model)
+    try:
+        return adapter.validate_python(document)
+    except ValidationError as exc:
+        errors = [
+            {"field": _field_name(("body", *err["loc"])), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        names = ", ".join(e["field"] for e in errors)
+        raise UnprocessableContent(f"invalid {names}", errors=errors) from exc
+
+
 def lambda_event(request: Request) -> dict[str, Any]:
     """The raw API Gateway event Mangum received for this request."""
     return request.scope.get("aws.event") or {}
+
+
+_thread_state = threading.local()
+
+
+def _ensure_event_loop() -> None:
+    # Mangum runs each request on the calling thread's event loop. Lambda calls
+    # from one thread; the local gateway and the concurrency tests call from
+    # many, and a thread other than the main one has no loop until given one.
+    if getattr(_thread_state, "loop", None) is None:
+        _thread_state.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_thread_state.loop)
 
 
 def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any], dict]:
@@ -124,6 +165,7 @@ def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any]
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict, context: Any) -> dict:
+        _ensure_event_loop()
         return asgi(event, context)
 
     return handler

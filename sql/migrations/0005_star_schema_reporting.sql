@@ -1,0 +1,494 @@
+-- 0005_star_schema_reporting.sql
+--
+-- What: seed 001's reporting warehouse: fact_scenario_attempts,
+-- fact_kpi_events, dim_time (prefilled 2024-01-01 .. 2028-12-31), the
+-- completion trigger trigger_populate_fact() (fact row + KPI events + the
+-- completion counters of seed 002 + assignment completion, exactly once per
+-- attempt), a follow-up trigger that keeps the fact row current when a
+-- completed attempt is scored late, the three materialized views with the
+-- unique indexes REFRESH ... CONCURRENTLY needs, org-scoped security-barrier
+-- views over them for the app, the refresh log refresh_runs and
+-- refresh_reporting_views().
+--
+-- Why: dashboards read pre-aggregated data (seed 001) instead of scanning
+-- attempts; the derived rows are written by SECURITY DEFINER triggers so the
+-- app role has SELECT only on fact/dim tables.
+--
+-- Changes from seed 001 (deliberate):
+--  * date_key = (started_at at time zone 'UTC')::date: started_at::date depends
+--    on the session TimeZone and is not immutable, so it cannot be a
+--    generated column.
+--  * mv_leaderboard_month.month = date_trunc('month', started_at, 'UTC'):
+--    still timestamptz as in the seed, but independent of the TimeZone of
+--    whichever session happens to run the refresh.
+--  * avg_talk_percentage divides by nullif(talk_ms + listen_ms, 0).
+--  * mv_scenario_insights leaves out rows with scenario_id NULL so that
+--    (org_id, scenario_id) can be its unique key.
+--  * fact_scenario_attempts.started_at is NOT NULL (it always comes from
+--    scenario_attempts.started_at, which is NOT NULL), so every MV key column
+--    is non-null.
+--
+-- REFRESH MATERIALIZED VIEW CONCURRENTLY may run inside a function and inside a
+-- transaction block (only CREATE INDEX CONCURRENTLY and friends may not); this
+-- was verified on PostgreSQL 15, including inside a plpgsql exception block.
+
+-- ---------------------------------------------------------------------------
+-- fact_scenario_attempts
+-- ---------------------------------------------------------------------------
+create table fact_scenario_attempts (
+    attempt_id       uuid primary key,
+    org_id           uuid not null references orgs (id) on delete cascade,
+    user_id          text not null,
+    scenario_id      uuid,
+    score            numeric,
+    duration_seconds integer,
+    talk_ms          integer,
+    listen_ms        integer,
+    started_at       timestamptz not null,
+    ended_at         timestamptz,
+    date_key         date generated always as ((started_at at time zone 'UTC')::date) stored,
+    created_at       timestamptz not null default now()
+);
+create index idx_fact_attempts_org_date on fact_scenario_attempts (org_id, date_key);
+create index idx_fact_attempts_user_date on fact_scenario_attempts (org_id, user_id, date_key);
+create index idx_fact_attempts_scenario on fact_scenario_attempts (org_id, scenario_id);
+create index idx_fact_attempts_covering on fact_scenario_attempts (org_id, user_id, started_at)
+    include (score, duration_seconds);
+comment on table fact_scenario_attempts is
+    'One row per completed attempt (seed 001), written only by the completion trigger. date_key is the UTC date of started_at.';
+
+alter table fact_scenario_attempts enable row level security;
+alter table fact_scenario_attempts force row level security;
+
+create policy fact_scenario_attempts_select on fact_scenario_attempts for select to practice_app
+    using (
+        org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
+        and (
+            (select nullif(current_setting('app.role', true), '')) = 'admin'
+            or user_id = (select nullif(current_setting('app.user_id', true), ''))
+            or ((select nullif(current_setting('app.role', true), '')) = 'manager'
+                and user_id in (
+                    select m.user_id from public.org_members m
+                     where m.org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
+                       and m.manager_user_id = (select nullif(current_setting('app.user_id', true), ''))
+                       and m.deleted_at is null))
+        )
+    );
+-- practice_reporting is seed 001's BI role: it reads all orgs by design and is
+-- never used by request handlers; hence USING (true).
+create policy fact_scenario_attempts_reporting on fact_scenario_attempts for select to practice_reporting
+    using (true);
+
+-- Completion trigger writes it; REFRESH reads it as the MV owner.
+select practice_owner_policy('fact_scenario_attempts', 'all');
+
+-- ---------------------------------------------------------------------------
+-- fact_kpi_events
+-- ---------------------------------------------------------------------------
+create table fact_kpi_events (
+    id           uuid primary key default gen_random_uuid(),
+    attempt_id   uuid references scenario_attempts (id) on delete cascade,
+    org_id       uuid not null references orgs (id) on delete cascade,
+    user_id      text not null,
+    scenario_id  uuid,
+    event_type   text not null,
+    event_value  jsonb,
+    timestamp_ms integer,
+    created_at   timestamptz not null default now()
+);
+create index idx_fact_kpi_events_attempt on fact_kpi_events (attempt_id);
+create index idx_fact_kpi_events_org_type on fact_kpi_events (org_id, event_type, created_at);
+comment on table fact_kpi_events is
+    'Event-level KPIs (seed 001): filler_word, interruption, question_asked, ... Filled by the completion trigger from scenario_attempts.kpis->''events''.';
+
+alter table fact_kpi_events enable row level security;
+alter table fact_kpi_events force row level security;
+
+create policy fact_kpi_events_select on fact_kpi_events for select to practice_app
+    using (
+        org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
+        and (
+            (select nullif(current_setting('app.role', true), '')) = 'admin'
+            or user_id = (select nullif(current_setting('app.user_id', true), ''))
+            or ((select nullif(current_setting('app.role', true), '')) = 'manager'
+                and user_id in (
+                    select m.user_id from public.org_members m
+                     where m.org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
+                       and m.manager_user_id = (select nullif(current_setting('app.user_id', true), ''))
+                       and m.deleted_at is null))
+        )
+    );
+-- BI role of seed 001: reads every org by design.
+create policy fact_kpi_events_reporting on fact_kpi_events for select to practice_reporting
+    using (true);
+
+select practice_owner_policy('fact_kpi_events', 'all');
+
+-- ---------------------------------------------------------------------------
+-- dim_time (calendar, not tenant data: no org, no RLS)
+-- ---------------------------------------------------------------------------
+create table dim_time (
+    date_key     date primary key,
+    year         integer not null,
+    quarter      integer not null,
+    month        integer not null,
+    week         integer not null,   -- ISO 8601 week number
+    day_of_week  integer not null,   -- ISO: 1 = Monday .. 7 = Sunday
+    day_of_month integer not null,
+    day_of_year  integer not null,
+    is_weekend   boolean not null
+);
+comment on table dim_time is 'Calendar dimension (seed 001), prefilled 2024-01-01 .. 2028-12-31. Global, not tenant data.';
+
+insert into dim_time (date_key, year, quarter, month, week, day_of_week, day_of_month, day_of_year, is_weekend)
+select d::date,
+       extract(year from d)::integer,
+       extract(quarter from d)::integer,
+       extract(month from d)::integer,
+       extract(week from d)::integer,
+       extract(isodow from d)::integer,
+       extract(day from d)::integer,
+       extract(doy from d)::integer,
+       extract(isodow from d) in (6, 7)
+  from generate_series(timestamp '2024-01-01', timestamp '2028-12-31', interval '1 day') as g(d);
+
+-- ---------------------------------------------------------------------------
+-- Derived-row triggers on scenario_attempts
+-- ---------------------------------------------------------------------------
+
+-- Writes fact_kpi_events of one attempt from kpis->'events', a JSON array of
+-- {"event_type": text, "event_value": any, "timestamp_ms": int}; elements
+-- without an event_type are skipped. Called only from the SECURITY DEFINER
+-- triggers below (so it runs as the owner); not executable by the app.
+create function practice_write_kpi_events(
+    p_attempt_id uuid, p_org_id uuid, p_user_id text, p_scenario_id uuid, p_kpis jsonb)
+returns integer
+language plpgsql
+security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    v_rows integer := 0;
+begin
+    if jsonb_typeof(p_kpis -> 'events') = 'array' then
+        insert into fact_kpi_events (attempt_id, org_id, user_id, scenario_id, event_type, event_value, timestamp_ms)
+        select p_attempt_id, p_org_id, p_user_id, p_scenario_id,
+               e ->> 'event_type', e -> 'event_value', practice_jsonb_int(e, 'timestamp_ms')
+          from jsonb_array_elements(p_kpis -> 'events') as t(e)
+         where jsonb_typeof(e) = 'object'
+           and jsonb_typeof(e -> 'event_type') = 'string'
+           and e ->> 'event_type' <> '';
+        get diagnostics v_rows = row_count;
+    end if;
+    return v_rows;
+end
+$$;
+comment on function practice_write_kpi_events(uuid, uuid, text, uuid, jsonb) is
+    'Internal (called by the completion triggers): inserts fact_kpi_events rows from kpis->''events''.';
+revoke all on function practice_write_kpi_events(uuid, uuid, text, uuid, jsonb) from public;
+
+-- SECURITY DEFINER exception: the completion trigger writes derived rows
+-- (fact_scenario_attempts, fact_kpi_events, scenario_metadata,
+-- user_scenario_progress, assignments.completed_at) that the app role may only
+-- read. It fires AFTER INSERT OR UPDATE OF status when NEW.status = 'completed'
+-- and acts only on the transition (INSERT, or OLD.status not 'completed').
+-- The fact insert uses ON CONFLICT (attempt_id) DO NOTHING, and the counters
+-- are applied only when that insert actually created the row, so an attempt
+-- set to completed twice (or completed, reopened, completed) yields exactly one
+-- fact row and is counted once.
+create function trigger_populate_fact()
+returns trigger
+language plpgsql
+security definer
+set search_path = public, pg_temp
+as $$
+declare
+    v_rows     integer;
+    v_duration integer := new.duration_seconds;
+    v_timed    integer := (new.duration_seconds is not null)::integer;
+    v_ended    timestamptz := coalesce(new.ended_at, now());
+begin
+    if new.status is distinct from 'completed' then
+        return null;
+    end if;
+    if tg_op = 'UPDATE' and old.status is not distinct from 'completed' then
+        return null;
+    end if;
+
+    insert into fact_scenario_attempts
+        (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
+         talk_ms, listen_ms, started_at, ended_at)
+    values
+        (new.id, new.org_id, new.clerk_user_id, new.scenario_id, new.score, new.duration_seconds,
+         practice_jsonb_int(new.kpis, 'talk_ms'), practice_jsonb_int(new.kpis, 'listen_ms'),
+         new.started_at, new.ended_at)
+    on conflict (attempt_id) do nothing;
+    get diagnostics v_rows = row_count;
+    if v_rows = 0 then
+        return null;   -- completed before: already in the warehouse and counted
+    end if;
+
+    perform practice_write_kpi_events(new.id, new.org_id, new.clerk_user_id, new.scenario_id, new.kpis);
+
+    -- seed 002: completion -> total_times_used + 1, running average of time
+    -- spent, completion_rate = total_times_used / total_attempts * 100.
+    insert into scenario_metadata as m
+        (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
+         time_spent_total_seconds, time_spent_samples, average_time_spent)
+    values
+        (new.org_id, new.scenario_id, 1, 1, 100,
+         coalesce(v_duration, 0), v_timed, v_duration)
+    on conflict (org_id, scenario_id) do update
+       set total_times_used         = m.total_times_used + 1,
+           completion_rate          = least(round(100.0 * (m.total_times_used + 1) / greatest(m.total_attempts, 1), 2), 100)::real,
+           time_spent_total_seconds = m.time_spent_total_seconds + coalesce(v_duration, 0),
+           time_spent_samples       = m.time_spent_samples + v_timed,
+           average_time_spent       = case when m.time_spent_samples + v_timed > 0
+                                           then round((m.time_spent_total_seconds + coalesce(v_duration, 0))::numeric
+                                                      / (m.time_spent_samples + v_timed))::integer
+                                      end;
+
+    insert into user_scenario_progress as p
+        (org_id, user_id, scenario_id, times_attempted, times_completed, last_attempt_at, last_completed_at)
+    values
+        (new.org_id, new.clerk_user_id, new.scenario_id, 1, 1, new.started_at, v_ended)
+    on conflict (org_id, user_id, scenario_id) do update
+       set times_completed   = p.times_completed + 1,
+           last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at);
+
+    if new.assignment_id is not null then
+        update assignments a
+           set completed_at = v_ended
+         where a.id = new.assignment_id
+           and a.completed_at is null;
+    end if;
+    return null;
+end
+$$;
+comment on function trigger_populate_fact() is
+    'SECURITY DEFINER completion trigger: on the transition to completed writes the fact row (ON CONFLICT DO NOTHING), KPI events, completion counters and assignment completion, once per attempt.';
+revoke all on function trigger_populate_fact() from public;
+
+create trigger populate_fact_on_completion
+    after insert or update of status on scenario_attempts
+    for each row when (new.status = 'completed')
+    execute function trigger_populate_fact();
+
+-- SECURITY DEFINER exception: keeps the derived fact row, KPI events and the
+-- time-spent average current when an already completed attempt is scored or
+-- timed later (the Vapi end-of-call report often arrives after submit).
+-- Counters of completions are not touched.
+create function trigger_sync_fact()
+returns trigger
+language plpgsql
+security definer
+set search_path = public, pg_temp
+as $$
+declare
+    v_d_total   integer := coalesce(new.duration_seconds, 0) - coalesce(old.duration_seconds, 0);
+    v_d_samples integer := (new.duration_seconds is not null)::integer - (old.duration_seconds is not null)::integer;
+begin
+    update fact_scenario_attempts f
+       set scenario_id      = new.scenario_id,
+           score            = new.score,
+           duration_seconds = new.duration_seconds,
+           talk_ms          = practice_jsonb_int(new.kpis, 'talk_ms'),
+           listen_ms        = practice_jsonb_int(new.kpis, 'listen_ms'),
+           started_at       = new.started_at,
+           ended_at         = new.ended_at
+     where f.attempt_id = new.id;
+    if not found then
+        return null;   -- not in the warehouse (never transitioned): nothing to sync
+    end if;
+
+    if old.kpis is distinct from new.kpis then
+        delete from fact_kpi_events e where e.attempt_id = new.id;
+        perform practice_write_kpi_events(new.id, new.org_id, new.clerk_user_id, new.scenario_id, new.kpis);
+    end if;
+
+    if (v_d_total <> 0 or v_d_samples <> 0) and old.scenario_id = new.scenario_id then
+        update scenario_metadata m
+           set time_spent_total_seconds = greatest(m.time_spent_total_seconds + v_d_total, 0),
+               time_spent_samples       = greatest(m.time_spent_samples + v_d_samples, 0),
+               average_time_spent       = case when m.time_spent_samples + v_d_samples > 0
+                                               then round(greatest(m.time_spent_total_seconds + v_d_total, 0)::numeric
+                                                          / (m.time_spent_samples + v_d_samples))::integer
+                                          end
+         where m.org_id = new.org_id and m.scenario_id = new.scenario_id;
+    end if;
+    return null;
+end
+$$;
+comment on function trigger_sync_fact() is
+    'SECURITY DEFINER trigger: when a completed attempt''s score, timing, kpis or scenario change, updates its fact row, KPI events and time-spent average.';
+revoke all on function trigger_sync_fact() from public;
+
+create trigger sync_fact_on_attempt_change
+    after update of score, duration_seconds, kpis, started_at, ended_at, scenario_id on scenario_attempts
+    for each row when (old.status = 'completed' and new.status = 'completed')
+    execute function trigger_sync_fact();
+
+-- ---------------------------------------------------------------------------
+-- Materialized views (seed 001). No RLS on MVs: the app reads them only
+-- through the org-scoped v_* views below; practice_reporting reads them directly.
+-- ---------------------------------------------------------------------------
+create materialized view mv_leaderboard_month as
+select
+    org_id,
+    user_id,
+    date_trunc('month', started_at, 'UTC') as month,
+    avg(score) as avg_score,
+    count(*) as attempts,
+    sum(duration_seconds) as total_duration,
+    avg(talk_ms::float / nullif(talk_ms::bigint + listen_ms, 0) * 100) as avg_talk_percentage
+from fact_scenario_attempts
+where score is not null
+group by org_id, user_id, date_trunc('month', started_at, 'UTC');
+create unique index mv_leaderboard_month_key on mv_leaderboard_month (org_id, user_id, month);
+comment on materialized view mv_leaderboard_month is
+    'Monthly (UTC) per-user averages (seed 001). Refreshed by refresh_reporting_views().';
+
+create materialized view mv_org_overview as
+select
+    org_id,
+    count(distinct user_id) as active_users,
+    count(*) as total_attempts,
+    avg(score) as avg_score,
+    max(ended_at) as last_activity,
+    count(*) filter (where ended_at >= now() - interval '7 days') as attempts_this_week,
+    count(*) filter (where ended_at >= now() - interval '30 days') as attempts_this_month
+from fact_scenario_attempts
+where ended_at is not null
+group by org_id;
+create unique index mv_org_overview_key on mv_org_overview (org_id);
+comment on materialized view mv_org_overview is
+    'Org-wide KPIs for the admin dashboard (seed 001); the week/month windows are as of the last refresh.';
+
+create materialized view mv_scenario_insights as
+select
+    org_id,
+    scenario_id,
+    count(*) as attempt_count,
+    avg(score) as avg_score,
+    stddev(score) as score_stddev,
+    avg(duration_seconds) as avg_duration,
+    percentile_cont(0.5) within group (order by score) as median_score,
+    max(ended_at) as last_attempted
+from fact_scenario_attempts
+where score is not null
+  and scenario_id is not null
+group by org_id, scenario_id;
+create unique index mv_scenario_insights_key on mv_scenario_insights (org_id, scenario_id);
+comment on materialized view mv_scenario_insights is
+    'Per-scenario performance of each org (seed 001); high score_stddev hints at an unclear rubric.';
+
+-- Org-scoped windows on the MVs for the app role. security_barrier keeps
+-- caller-supplied predicates from being evaluated before the org filter. They
+-- run with the view owner's rights on the MV, so practice_app needs no
+-- privilege on the mv_* themselves.
+create view v_leaderboard_month with (security_barrier = true) as
+    select * from mv_leaderboard_month
+     where org_id = (select nullif(current_setting('app.org_id', true), '')::uuid);
+comment on view v_leaderboard_month is 'mv_leaderboard_month restricted to the context org (app.org_id).';
+
+create view v_org_overview with (security_barrier = true) as
+    select * from mv_org_overview
+     where org_id = (select nullif(current_setting('app.org_id', true), '')::uuid);
+comment on view v_org_overview is 'mv_org_overview restricted to the context org (app.org_id).';
+
+create view v_scenario_insights with (security_barrier = true) as
+    select * from mv_scenario_insights
+     where org_id = (select nullif(current_setting('app.org_id', true), '')::uuid);
+comment on view v_scenario_insights is 'mv_scenario_insights restricted to the context org (app.org_id).';
+
+-- ---------------------------------------------------------------------------
+-- refresh_runs: global log of warehouse refreshes (no org)
+-- ---------------------------------------------------------------------------
+create table refresh_runs (
+    id           bigint generated always as identity primary key,
+    trigger      text not null check (trigger in ('schedule', 'manual')),
+    requested_by text,
+    started_at   timestamptz not null default now(),
+    finished_at  timestamptz,
+    status       text not null default 'running' check (status in ('running', 'succeeded', 'failed')),
+    duration_ms  integer,
+    error        text
+);
+create index refresh_runs_started_idx on refresh_runs (started_at desc);
+comment on table refresh_runs is
+    'One row per refresh_reporting_views() call. Global (not tenant data); written only by that function.';
+
+-- Not tenant data, so RLS is enabled but not forced (the owner, i.e. the
+-- definer refresh function, writes it). requested_by holds Clerk user ids of
+-- any org, so only admin and system contexts may read the log.
+alter table refresh_runs enable row level security;
+create policy refresh_runs_select on refresh_runs for select to practice_app
+    using ((select nullif(current_setting('app.role', true), '')) in ('admin', 'system'));
+
+-- SECURITY DEFINER exception: REFRESH MATERIALIZED VIEW requires ownership of
+-- the MVs, and the log row must be written without giving the app role write
+-- access to refresh_runs.
+--
+-- Refreshes the three MVs CONCURRENTLY (readers are never blocked) under a
+-- transaction-scoped advisory lock so two refreshes never overlap (a second
+-- caller waits, then refreshes again). Returns the refresh_runs row of this
+-- call. A failure does not raise: the MVs roll back to their previous content
+-- (all three or none), and the row is returned and committed with
+-- status 'failed' and the error text; callers must check status.
+-- The row says 'running' only inside the calling transaction: others see it
+-- once committed, with its final status.
+-- Allowed contexts: app.role 'admin' or 'system', or no context at all
+-- (maintenance from psql); any other role raises insufficient_privilege.
+create function refresh_reporting_views(p_trigger text default 'manual', p_requested_by text default null)
+returns refresh_runs
+language plpgsql
+volatile
+security definer
+set search_path = public, pg_temp
+as $$
+declare
+    v_role text := nullif(current_setting('app.role', true), '');
+    v_run  refresh_runs;
+    v_t0   timestamptz;
+begin
+    if v_role is not null and v_role not in ('admin', 'system') then
+        raise exception 'refresh_reporting_views: role % may not refresh reporting views', v_role
+            using errcode = '42501';
+    end if;
+    if p_trigger is null or p_trigger not in ('schedule', 'manual') then
+        raise exception 'refresh_reporting_views: p_trigger must be ''schedule'' or ''manual''' using errcode = '22023';
+    end if;
+
+    perform pg_advisory_xact_lock(hashtextextended('practice.refresh_reporting_views', 0));
+
+    v_t0 := clock_timestamp();
+    insert into refresh_runs (trigger, requested_by, started_at, status)
+    values (p_trigger, coalesce(p_requested_by, nullif(current_setting('app.user_id', true), '')), v_t0, 'running')
+    returning * into v_run;
+
+    begin
+        refresh materialized view concurrently mv_leaderboard_month;
+        refresh materialized view concurrently mv_org_overview;
+        refresh materialized view concurrently mv_scenario_insights;
+
+        update refresh_runs r
+           set status      = 'succeeded',
+               finished_at = clock_timestamp(),
+               duration_ms = (extract(epoch from clock_timestamp() - v_t0) * 1000)::integer
+         where r.id = v_run.id
+        returning * into v_run;
+    exception when others then
+        update refresh_runs r
+           set status      = 'failed',
+               finished_at = clock_timestamp(),
+               duration_ms = (extract(epoch from clock_timestamp() - v_t0) * 1000)::integer,
+               error       = sqlstate || ': ' || sqlerrm
+         where r.id = v_run.id
+        returning * into v_run;
+    end;
+    return v_run;
+end
+$$;
+comment on function refresh_reporting_views(text, text) is
+    'SECURITY DEFINER: refreshes mv_leaderboard_month, mv_org_overview, mv_scenario_insights CONCURRENTLY under an advisory lock; logs and returns the refresh_runs row (status succeeded|failed).';
+revoke all on function refresh_reporting_views(text, text) from public;

@@ -1,0 +1,78 @@
+"""Fixtures for events fed through the functions' handlers: moto's S3 server
+over real HTTP, the attempts function module, and a caller that decodes responses."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from dev.postgres import free_port
+from tests.conftest import MigratedDatabase
+from tests.support import LambdaContext
+
+UPLOADS_BUCKET = "practice-test-uploads"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's server for S3 and SES, on a free localhost port."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket=UPLOADS_BUCKET)
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def attempts_app(database: MigratedDatabase, moto_url: str) -> ModuleType:
+    """`functions.attempts.app`, imported as Lambda would, against the test stack."""
+    os.environ["PRACTICE_S3_ENDPOINT_URL"] = moto_url
+    os.environ["PRACTICE_UPLOADS_BUCKET"] = UPLOADS_BUCKET
+    from practice.config import get_settings
+
+    get_settings.cache_clear()
+    return importlib.import_module("functions.attempts.app")
+
+
+@dataclass
+class Reply:
+    """A decoded payload-2.0 response."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def problem(self) -> dict[str, Any]:
+        """The body, asserted to be a problem document."""
+        assert self.headers.get("content-type") == "application/problem+json", self.headers
+        return self.body
+
+
+def call_handler(module: ModuleType, event: dict[str, Any]) -> Reply:
+    """Feed ``event`` to the module's handler and decode what it answers."""
+    response = module.handler(event, LambdaContext())
+    raw = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    body = json.loads(raw) if raw and "json" in headers.get("content-type", "") else raw
+    return Reply(response["statusCode"], headers, body)
+
+
+@pytest.fixture
+def call(attempts_app: ModuleType) -> Callable[[dict[str, Any]], Reply]:
+    """Call the attempts handler with an event."""
+    return lambda event: call_handler(attempts_app, event)

@@ -1,0 +1,106 @@
+"""The pool and the breaker against a real server that is stopped and restarted.
+
+These tests start their own embedded PostgreSQL (whatever DATABASE_URL says)
+because they stop and restart it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dev.postgres import EmbeddedPostgres, free_port
+from practice.config import Settings
+from practice.db import CircuitOpen, Database
+from practice.errors import ServiceUnavailable
+
+OPEN_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[EmbeddedPostgres]:
+    with tempfile.TemporaryDirectory(prefix="practice-pg-restart-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
+        server.start()
+        yield server
+        server.stop(mode="immediate")
+
+
+@pytest.fixture
+def db(own_server: EmbeddedPostgres) -> Iterator[Database]:
+    if not own_server.running:
+        own_server.start()
+    settings = Settings(
+        database_url=own_server.admin_url,
+        db_pool_timeout=0.3,
+        db_connect_timeout=1,
+        breaker_open_seconds=OPEN_SECONDS,
+    )
+    database = Database(settings)
+    database.open()
+    database.pool.wait(timeout=10)
+    yield database
+    database.close()
+
+
+def _backend_pid(db: Database) -> int:
+    return db.query(None, "select pg_backend_pid() as pid")[0]["pid"]
+
+
+def test_the_pool_survives_a_server_restart_between_requests(
+    db: Database, own_server: EmbeddedPostgres
+) -> None:
+    before = _backend_pid(db)
+    own_server.stop(mode="fast")
+    own_server.start()
+    after = _backend_pid(db)  # the checkout check discards the dead connection
+    assert after != before
+    assert db.breaker.state == "closed"
+
+
+def test_the_breaker_opens_after_five_failures_and_closes_when_the_server_returns(
+    db: Database, own_server: EmbeddedPostgres
+) -> None:
+    own_server.stop(mode="fast")
+    for attempt in range(5):
+        assert db.breaker.state == "closed", f"opened early, after {attempt} failures"
+        with pytest.raises(ServiceUnavailable):
+            db.query(None, "select 1")
+    assert db.breaker.state == "open"
+
+    # Open: the answer comes without asking the pool for a connection.
+    requests_before = db.pool.get_stats().get("requests_num", 0)
+    with pytest.raises(CircuitOpen) as raised:
+        db.query(None, "select 1")
+    assert raised.value.status == 503
+    assert 1 <= int(raised.value.headers["Retry-After"]) <= OPEN_SECONDS + 1
+    assert db.pool.get_stats().get("requests_num", 0) == requests_before
+
+    own_server.start()
+    deadline = time.monotonic() + OPEN_SECONDS + 1
+    while db.breaker.state == "open" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.breaker.state == "half_open"
+    assert db.query(None, "select 1 as one") == [{"one": 1}]  # the probe
+    assert db.breaker.state == "closed"
+
+
+def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> None:
+    """BEGIN, the context, the statement and COMMIT leave before any answer arrives."""
+    import psycopg
+
+    trace = tmp_path / "libpq.trace"
+    with db.pool.connection() as conn, trace.open("w") as out:
+        conn.pgconn.trace(out.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        db._in_transaction(conn, None, lambda c: c.execute("select 1"))
+        conn.pgconn.untrace()
+    directions = [line.split("\t")[0] for line in trace.read_text().splitlines() if line]
+    first_answer = directions.index("B")
+    assert "F" not in directions[first_answer:], "the client waited for an answer mid-request"
+    sent = trace.read_text()
+    assert sent.index("begin") < sent.index("set_config") < sent.index("commit")
