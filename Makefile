@@ -4,6 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The SAM CLI pins click and botocore differently from the project: its own venv.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_VERSION := 1.170.0
 
 .PHONY: help venv test test-unit test-integration dev dev-reset migrate seed psql token invoke lint format bench build clean
 
@@ -17,7 +21,12 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 
 venv: $(STAMP)
 
-test: $(STAMP)
+$(SAM):
+	"$$(dev/find-python.sh)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
+
+# The SAM CLI comes along so the suite proves the arm64 build (tests/e2e/test_sam_build.py).
+test: $(STAMP) $(SAM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -52,8 +61,10 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-build:
-	sam build --use-container=false
+# SAM needs python3.13 on PATH; the project's venv provides it. No Docker: SAM
+# fetches manylinux aarch64 wheels for the arm64 functions and layer.
+build: $(STAMP) $(SAM)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache .aws-sam

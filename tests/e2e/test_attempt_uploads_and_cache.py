@@ -1,0 +1,219 @@
+"""Recording uploads through moto's S3 server over real HTTP, and the state cache
+across two containers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from practice.attempt_models import ConfirmUpload, RequestUpload, SaveAttempt
+from practice.attempts import AttemptService
+from practice.auth import Principal, Role
+from practice.cache import TenantCache
+from practice.config import Settings
+from practice.db import Database
+from practice.errors import UnprocessableContent
+from tests.conftest import MigratedDatabase
+from tests.e2e.test_attempts import attempt_event, start, start_request
+from tests.support import World
+
+AUDIO = b"RIFF" + b"\x00" * 2044  # 2 KiB that claims to be a WAV
+
+
+def _post(presigned: dict[str, Any], content: bytes, content_type: str) -> httpx.Response:
+    fields = dict(presigned["fields"]) | {"Content-Type": content_type}
+    files = {"file": ("recording.wav", content, content_type)}
+    return httpx.post(presigned["url"], data=fields, files=files, timeout=10)
+
+
+def _recording_path(database: MigratedDatabase, attempt_id: str) -> str | None:
+    with psycopg.connect(database.admin_url) as conn:
+        return conn.execute(
+            "select recording_path from scenario_attempts where id = %s", [attempt_id]
+        ).fetchone()[0]
+
+
+def test_a_presigned_post_uploads_to_s3_and_confirm_records_the_path(
+    call, world: World, database: MigratedDatabase
+) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    request = {"content_type": "audio/wav", "size_bytes": len(AUDIO)}
+    reply = call(attempt_event("POST", attempt["id"], trainee, "upload", request))
+    assert reply.status == 201
+    presigned = reply.body
+    prefix = f"recordings/{trainee.org_id}/{attempt['id']}/"
+    assert presigned["key"].startswith(prefix)
+
+    # The signed policy carries the size range, the content type and the key prefix.
+    policy = json.loads(base64.b64decode(presigned["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, presigned["max_bytes"]] in conditions
+    assert {"Content-Type": "audio/wav"} in conditions
+    assert ["starts-with", "$key", prefix] in conditions
+    assert policy["expiration"]
+
+    uploaded = _post(presigned, AUDIO, "audio/wav")
+    assert uploaded.status_code in (200, 204), uploaded.text
+
+    confirm = {"step": "confirm", "key": presigned["key"]}
+    reply = call(attempt_event("POST", attempt["id"], trainee, "upload", confirm))
+    assert reply.status == 200, reply.body
+    assert reply.body["recording_path"] == presigned["key"]
+    assert reply.body["size_bytes"] == len(AUDIO)
+    assert _recording_path(database, attempt["id"]) == presigned["key"]
+
+
+def test_an_upload_request_outside_the_limits_is_refused_before_signing(call, world: World) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    reply = call(
+        attempt_event(
+            "POST", attempt["id"], trainee, "upload", {"content_type": "text/html", "size_bytes": 5}
+        )
+    )
+    assert (reply.status, reply.problem["field"]) == (422, "content_type")
+    reply = call(
+        attempt_event(
+            "POST",
+            attempt["id"],
+            trainee,
+            "upload",
+            {"content_type": "audio/wav", "size_bytes": 10**12},
+        )
+    )
+    assert (reply.status, reply.problem["field"]) == (422, "size_bytes")
+
+
+@pytest.fixture
+def strict_uploads(attempts_app) -> AttemptService:
+    """The attempt service with a 1 KiB recording limit, sharing the function's
+    pool and S3 client, so an oversized file is cheap to make."""
+    settings = attempts_app.settings.model_copy(update={"recording_max_bytes": 1024})
+    return AttemptService(attempts_app.db, TenantCache(), settings, attempts_app.s3)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "reason"),
+    [
+        (AUDIO, "audio/wav", "exceeds the limit"),
+        (b"x" * 100, "text/plain", "not an accepted audio type"),
+        (b"", "audio/wav", "empty"),
+    ],
+)
+def test_confirm_refuses_what_moto_let_through_and_records_nothing(
+    strict_uploads: AttemptService,
+    world: World,
+    database: MigratedDatabase,
+    content: bytes,
+    content_type: str,
+    reason: str,
+) -> None:
+    trainee = world.users["trainee_a1"]
+    principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
+    attempt = strict_uploads.start(principal, start_request(world))
+    presigned = strict_uploads.request_upload(
+        principal, uuid.UUID(attempt["id"]), RequestUpload(content_type="audio/wav", size_bytes=10)
+    )
+    # moto does not enforce the POST policy: the bad file lands anyway.
+    assert _post(presigned, content, content_type).status_code in (200, 204)
+    with pytest.raises(UnprocessableContent, match=reason):
+        strict_uploads.confirm_upload(
+            principal, uuid.UUID(attempt["id"]), ConfirmUpload(step="confirm", key=presigned["key"])
+        )
+    assert _recording_path(database, attempt["id"]) is None
+    listing = strict_uploads.s3.list_objects_v2(
+        Bucket=strict_uploads.settings.uploads_bucket, Prefix=presigned["key"]
+    )
+    assert listing.get("KeyCount", 0) == 0, "the refused object was left behind"
+
+
+def test_confirm_of_a_missing_object_or_a_foreign_key_records_nothing(
+    call, world: World, database: MigratedDatabase
+) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    missing = f"recordings/{trainee.org_id}/{attempt['id']}/never-uploaded.wav"
+    reply = call(
+        attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": missing})
+    )
+    assert reply.status == 422
+    assert "nothing was uploaded" in reply.problem["detail"]
+    other = start(call, trainee, world.scenarios["a"])
+    foreign = f"recordings/{trainee.org_id}/{other['id']}/x.wav"
+    reply = call(
+        attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": foreign})
+    )
+    assert (reply.status, reply.problem["field"]) == (422, "key")
+    assert _recording_path(database, attempt["id"]) is None
+
+
+# -- cache --------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_save_invalidates_this_containers_cached_state(call, world: World, attempts_app) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    first = call(attempt_event("GET", attempt["id"], trainee, "state")).body
+    misses_before = attempts_app.cache.misses
+    assert call(attempt_event("GET", attempt["id"], trainee, "state")).body == first
+    assert attempts_app.cache.misses == misses_before  # the second read came from the cache
+    saved = call(
+        attempt_event(
+            "PATCH", attempt["id"], trainee, "save", {"answers": {"a": 1}, "expected_version": 1}
+        )
+    )
+    assert saved.status == 200
+    after = call(attempt_event("GET", attempt["id"], trainee, "state")).body
+    assert (after["version"], after["answers"]) == (2, {"a": 1})
+
+
+def test_a_second_container_sees_the_new_version_within_the_state_ttl(
+    database: MigratedDatabase, world: World
+) -> None:
+    ttl = 5.0
+    settings = Settings(database_url=database.app_url, cache_ttl_state=ttl)
+    clock_one, clock_two = Clock(), Clock()
+    containers = [
+        AttemptService(Database(settings), TenantCache(timer=clock), settings)
+        for clock in (clock_one, clock_two)
+    ]
+    for container in containers:
+        container.db.open()
+    one, two = containers
+    try:
+        trainee = world.users["trainee_a2"]
+        principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
+        attempt_id = uuid.UUID(one.start(principal, start_request(world))["id"])
+        assert two.state(principal, attempt_id)["version"] == 1  # container two caches v1
+        one.save(principal, attempt_id, SaveAttempt(answers={"x": 1}, expected_version=1), None)
+        assert one.state(principal, attempt_id)["version"] == 2  # its own write: fresh
+        clock_two.now += ttl - 0.1
+        assert two.state(principal, attempt_id)["version"] == 1  # still within the TTL
+        clock_two.now += 0.2
+        assert two.state(principal, attempt_id)["version"] == 2  # expired: re-read
+    finally:
+        for container in containers:
+            container.db.close()
+
+
+def test_cached_state_is_never_served_to_a_viewer_who_cannot_see_it(call, world: World) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    assert call(attempt_event("GET", attempt["id"], trainee, "state")).status == 200
+    teammate = world.users["trainee_a2"]
+    assert call(attempt_event("GET", attempt["id"], teammate, "state")).status == 404

@@ -1,0 +1,535 @@
+"""template.yaml and samconfig.toml: lint-clean, translatable offline, and true to the code.
+
+Nothing here reaches the network: cfn-lint and the SAM translator run in-process
+(pytest-socket refuses any socket), the translator gets a fixed managed-policy map.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dev.template import functions, http_routes, load_template, parameter_defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+EXPECTED_ATTEMPTS_ROUTES = {
+    ("GET", "/health", False),
+    ("GET", "/docs", False),
+    ("GET", "/openapi.json", False),
+    ("GET", "/me", True),
+    ("POST", "/attempts", True),
+    ("GET", "/attempts/{attemptId}", True),
+    ("POST", "/attempts/{attemptId}", True),
+    ("PATCH", "/attempts/{attemptId}", True),
+}
+
+# What CloudFormation hands the transform: pseudo parameters, and list parameters as lists.
+PARAMETER_VALUES: dict[str, Any] = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "practice-test",
+    "AWS::URLSuffix": "amazonaws.com",
+    "CorsAllowedOrigins": ["https://app.example.com", "http://localhost:5173"],
+}
+
+MANAGED_POLICIES = {
+    name: f"arn:aws:iam::aws:policy/{path}{name}"
+    for name, path in {
+        "AWSLambdaBasicExecutionRole": "service-role/",
+        "AWSLambdaVPCAccessExecutionRole": "service-role/",
+        "AWSXrayWriteOnlyAccess": "",
+    }.items()
+}
+
+
+class FixedManagedPolicies:
+    """The translator's ManagedPolicyLoader, without IAM: a fixed name -> ARN map."""
+
+    def load(self) -> dict[str, str]:
+        return dict(MANAGED_POLICIES)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def transformed(template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation that the AWS::Serverless transform makes of the template."""
+    from samtranslator.translator.transform import transform
+
+    packaged = copy.deepcopy(template)
+    # `sam package` replaces local code folders with S3 locations; so do we.
+    for logical_id, resource in packaged["Resources"].items():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if key in props:
+                props[key] = f"s3://practice-artifacts/{logical_id}.zip"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator's boto3 session reads it
+        return transform(packaged, dict(PARAMETER_VALUES), FixedManagedPolicies())
+
+
+def _of_type(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == type_}
+
+
+def _shape(path: str) -> str:
+    """A path with its parameter names erased: /attempts/{attemptId} -> /attempts/{}."""
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+# --- lint and translation -------------------------------------------------------
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(TEMPLATE_PATH, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    problems = [
+        f"{m.rule.id} ({m.rule.severity}) line {m.linenumber}: {m.message}"
+        for m in matches
+        if m.rule.severity in {"error", "warning"}
+    ]
+    assert problems == []
+
+
+def test_translates_to_cloudformation_offline(transformed: dict[str, Any]) -> None:
+    assert "Transform" not in transformed
+    assert _of_type(transformed, "AWS::Lambda::Function")
+    assert len(_of_type(transformed, "AWS::Lambda::LayerVersion")) == 1
+    assert len(_of_type(transformed, "AWS::ApiGatewayV2::Api")) == 1
+
+
+def test_http_api_has_the_clerk_jwt_authorizer(transformed: dict[str, Any]) -> None:
+    (api,) = _of_type(transformed, "AWS::ApiGatewayV2::Api").values()
+    body = api["Properties"]["Body"]
+    scheme = body["components"]["securitySchemes"]["ClerkJwt"]
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "jwt"
+    assert authorizer["identitySource"] == "$request.header.Authorization"
+    assert authorizer["jwtConfiguration"] == {
+        "issuer": {"Ref": "JwtIssuer"},
+        "audience": [{"Ref": "JwtAudience"}],
+    }
+
+
+def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> None:
+    (api,) = _of_type(transformed, "AWS::ApiGatewayV2::Api").values()
+    security = {
+        (method.upper(), path): operation.get("security")
+        for path, operations in api["Properties"]["Body"]["paths"].items()
+        for method, operation in operations.items()
+    }
+    public = {(m, p) for m, p, auth in EXPECTED_ATTEMPTS_ROUTES if not auth}
+    for key, requirement in security.items():
+        if key in public:
+            assert requirement == [{"NONE": []}], key
+        else:
+            assert requirement == [{"ClerkJwt": []}], key
+    assert security[("GET", "/health")] == [{"NONE": []}]
+
+
+def test_http_api_cors(transformed: dict[str, Any]) -> None:
+    (api,) = _of_type(transformed, "AWS::ApiGatewayV2::Api").values()
+    cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == PARAMETER_VALUES["CorsAllowedOrigins"]
+    assert set(cors["allowMethods"]) == {"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"}
+    assert set(cors["allowHeaders"]) == {
+        "authorization",
+        "content-type",
+        "if-match",
+        "if-none-match",
+    }
+    assert set(cors["exposeHeaders"]) == {"etag", "location", "retry-after"}
+    assert cors.get("allowCredentials") in {None, False}
+
+
+def test_access_log_format_is_json_with_the_useful_fields(transformed: dict[str, Any]) -> None:
+    (stage,) = _of_type(transformed, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    fields = json.loads(settings["Format"])
+    for name in ("requestId", "routeKey", "status", "integrationLatency", "errors"):
+        assert name in fields
+
+
+def test_function_roles_are_least_privilege(transformed: dict[str, Any]) -> None:
+    allowed_managed = set(MANAGED_POLICIES.values())
+    for logical_id, role in _of_type(transformed, "AWS::IAM::Role").items():
+        props = role["Properties"]
+        assert set(props.get("ManagedPolicyArns", [])) <= allowed_managed, logical_id
+        for policy in props.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                assert all("*" not in action for action in actions), statement
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                assert "*" not in resources, statement
+
+
+def test_attempts_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
+    role = transformed["Resources"]["AttemptsFunctionRole"]["Properties"]
+    granted: dict[str, Any] = {}
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                granted[action] = statement["Resource"]
+    assert granted == {
+        "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
+        "s3:PutObject": {"Fn::Sub": "${UploadsBucket.Arn}/recordings/*"},
+        "s3:GetObject": {"Fn::Sub": "${UploadsBucket.Arn}/recordings/*"},
+        "s3:DeleteObject": {"Fn::Sub": "${UploadsBucket.Arn}/recordings/*"},
+        "s3:ListBucket": {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
+
+
+def test_async_failures_go_to_the_dead_letter_queue(transformed: dict[str, Any]) -> None:
+    lambdas = set(_of_type(transformed, "AWS::Lambda::Function"))
+    configs = _of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
+    configured = {c["Properties"]["FunctionName"]["Ref"] for c in configs}
+    assert configured == lambdas
+    for config in configs:
+        destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        assert destination == {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}
+    queue = transformed["Resources"]["AsyncDeadLetterQueue"]["Properties"]
+    assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
+
+
+def test_lambda_functions_are_python313_arm64_in_the_vpc(transformed: dict[str, Any]) -> None:
+    for logical_id, fn in _of_type(transformed, "AWS::Lambda::Function").items():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.13", logical_id
+        assert props["Architectures"] == ["arm64"], logical_id
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert props["VpcConfig"] == {
+            "SubnetIds": {"Ref": "VpcSubnetIds"},
+            "SecurityGroupIds": {"Ref": "VpcSecurityGroupIds"},
+        }
+        assert len(props["Layers"]) == 1, logical_id
+
+
+# --- the template itself --------------------------------------------------------
+
+
+def test_globals_are_python313_arm64(template: dict[str, Any]) -> None:
+    fn = template["Globals"]["Function"]
+    assert fn["Runtime"] == "python3.13"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Layers"] == [{"Ref": "SharedLayer"}]
+    assert fn["Tracing"] == "Active"
+    env = fn["Environment"]["Variables"]
+    assert env["PRACTICE_DB_SSLMODE"] == "require"
+    assert env["PRACTICE_UPLOADS_BUCKET"] == {"Ref": "UploadsBucket"}
+    assert env["POWERTOOLS_SERVICE_NAME"] == "practice"
+
+
+def test_layer_builds_for_python313_arm64(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["SharedLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+
+
+def test_layer_content_has_sam_python_layout(template: dict[str, Any]) -> None:
+    """SAM copies ContentUri into the layer's python/ and installs ContentUri/requirements.txt.
+
+    So ContentUri must be the folder that holds the `practice` package (or Lambda
+    finds it at /opt/python/python/practice), and a requirements.txt must sit there
+    (or the layer ships without its dependencies, silently).
+    """
+    content = ROOT / template["Resources"]["SharedLayer"]["Properties"]["ContentUri"]
+    assert (content / "practice" / "__init__.py").is_file()
+    requirements = content / "requirements.txt"
+    assert requirements.is_file(), (
+        f"{requirements.relative_to(ROOT)} is missing: sam build would ship the layer without "
+        "its dependencies. Fix: ln -s ../requirements.txt layers/shared/python/requirements.txt"
+    )
+    # One list of pins: the file the dev install reads (-r layers/shared/requirements.txt)
+    # is the one the layer ships, by a link or by being this very file.
+    dev_pins = ROOT / "layers/shared/requirements.txt"
+    if dev_pins.exists():
+        assert requirements.read_bytes() == dev_pins.read_bytes()
+
+
+def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> None:
+    found = functions(template)
+    assert found, "the template declares no function"
+    for fn in found.values():
+        module_file = ROOT / fn.code_uri / f"{fn.handler.rsplit('.', 1)[0]}.py"
+        assert module_file.is_file(), f"{fn.logical_id}: {module_file} does not exist"
+
+
+def test_attempts_routes_are_exactly_the_planned_ones(template: dict[str, Any]) -> None:
+    routes = {
+        (r.method, r.path, r.auth)
+        for r in http_routes(template)
+        if r.function_logical_id == "AttemptsFunction"
+    }
+    assert routes == EXPECTED_ATTEMPTS_ROUTES
+
+
+# The function modules are imported in a child process: importing one opens its
+# psycopg pool (without waiting) and Powertools' X-Ray recorder makes a UDP socket,
+# which pytest-socket refuses here; a child also leaves this process's module and
+# settings caches alone for the tests that import the apps against a real stack.
+# The child's database is a Unix socket in a folder that does not exist: no I/O.
+_PROBE = """
+import importlib, json, os, sys
+module = importlib.import_module(sys.argv[1])
+app = getattr(module, "app", None)
+routes = [
+    [method, route.path]
+    for route in getattr(app, "routes", ())
+    for method in sorted(getattr(route, "methods", None) or ())
+]
+report = {
+    "callable": callable(getattr(module, sys.argv[2], None)),
+    "routes": routes,
+    "oauth2_redirect": getattr(app, "swagger_ui_oauth2_redirect_url", None),
+}
+sys.stdout.write(json.dumps(report))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+_PROBE_ENV = {
+    "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/shared/python"), str(ROOT)]),
+    "PRACTICE_DATABASE_URL": "host=/nonexistent/practice-probe dbname=practice user=probe",
+    "PRACTICE_UPLOADS_BUCKET": "practice-probe",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "PracticeProbe",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@functools.cache
+def _probe(module: str, attribute: str) -> dict[str, Any]:
+    """Import ``module`` in a child Python and report its handler and app routes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRACTICE_")} | _PROBE_ENV
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, module, attribute],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"importing {module} failed:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout)
+
+
+def test_every_handler_is_an_importable_callable(template: dict[str, Any]) -> None:
+    for fn in functions(template).values():
+        assert _probe(fn.module, fn.attribute)["callable"], f"{fn.module}.{fn.attribute}"
+
+
+def _served(report: dict[str, Any]) -> set[tuple[str, str]]:
+    redirect = report["oauth2_redirect"]
+    return {
+        (method, _shape(path))
+        for method, path in report["routes"]
+        if method != "HEAD" and path != redirect
+    }
+
+
+def test_every_template_route_is_served_by_its_app(template: dict[str, Any]) -> None:
+    for route in http_routes(template):
+        served = _served(_probe(route.module, route.attribute))
+        assert (route.method, _shape(route.path)) in served, route.route_key
+
+
+def test_every_app_route_is_reachable_through_the_template(template: dict[str, Any]) -> None:
+    """A route the app serves but the template omits would answer 404 in AWS."""
+    declared: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for route in http_routes(template):
+        key = (route.module, route.attribute)
+        declared.setdefault(key, set()).add((route.method, _shape(route.path)))
+    for (module, attribute), routes in declared.items():
+        missing = _served(_probe(module, attribute)) - routes
+        assert missing == set(), f"{module} serves routes the template lacks: {sorted(missing)}"
+
+
+def test_route_params_are_named_in_camel_case(template: dict[str, Any]) -> None:
+    for route in http_routes(template):
+        for name in re.findall(r"\{([^}]+)\}", route.path):
+            assert re.fullmatch(r"[a-z][A-Za-z0-9]*\+?", name), route.route_key
+
+
+def test_each_function_has_a_log_group_and_alarms(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    log_groups = {
+        r["Properties"]["LogGroupName"].get("Fn::Sub")
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for logical_id in functions(template):
+        assert f"/aws/lambda/${{{logical_id}}}" in log_groups, logical_id
+        for metric in ("Errors", "Throttles"):
+            matching = [
+                a
+                for a in alarms
+                if a["MetricName"] == metric
+                and a["Namespace"] == "AWS/Lambda"
+                and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": logical_id}}]
+            ]
+            assert len(matching) == 1, f"{logical_id}: {metric} alarm"
+            alarm = matching[0]
+            assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmTopic"
+    for group in (r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"):
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_uploads_bucket_is_private_encrypted_and_expires_exports(
+    template: dict[str, Any],
+) -> None:
+    bucket = template["Resources"]["UploadsBucket"]["Properties"]
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireExports"]["Prefix"] == "exports/"
+    assert rules["ExpireExports"]["ExpirationInDays"] == {"Ref": "ExportsRetentionDays"}
+    abort = rules["AbortIncompleteMultipartUploads"]
+    assert "Prefix" not in abort
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    (cors,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert "POST" in cors["AllowedMethods"]
+    assert cors["AllowedOrigins"] == {"Ref": "CorsAllowedOrigins"}
+
+    policy = template["Resources"]["UploadsBucketPolicy"]["Properties"]["PolicyDocument"]
+    (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Action"] == "s3:*"
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert set(template["Outputs"]) >= {"ApiUrl", "UploadsBucketName", "SharedLayerArn"}
+
+
+# --- dev/template.py, the reader the local gateway shares ----------------------
+
+
+def test_routes_carry_merged_settings(template: dict[str, Any]) -> None:
+    routes = {r.route_key: r for r in http_routes(template)}
+    attempt = routes["GET /attempts/{attemptId}"]
+    assert (attempt.function_logical_id, attempt.handler) == ("AttemptsFunction", "app.handler")
+    assert (attempt.timeout, attempt.memory) == (10, 1024)
+    assert attempt.module == "functions.attempts.app"
+    assert attempt.environment["POWERTOOLS_SERVICE_NAME"] == "practice"
+    assert attempt.environment["PRACTICE_DB_HOST"] == {"Ref": "DatabaseHost"}
+    assert attempt.match("get", "/attempts/1234") == {"attemptId": "1234"}
+    assert attempt.match("GET", "/attempts/1234/more") is None
+    assert attempt.match("PATCH", "/attempts/1234") is None
+    assert routes["GET /health"].match("GET", "/health") == {}
+    assert not routes["GET /health"].auth
+    assert routes["GET /health"].authorizer is None
+    assert routes["GET /me"].auth
+    assert routes["GET /me"].authorizer == "ClerkJwt"
+
+
+def test_loader_reads_short_form_intrinsics(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Globals:\n"
+        "  Function:\n"
+        "    Timeout: 5\n"
+        "    Environment: {Variables: {A: one, B: !Ref P}}\n"
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      CodeUri: functions/x/\n"
+        "      Handler: app.handler\n"
+        "      Environment: {Variables: {B: two, C: !GetAtt Db.Endpoint.Address}}\n"
+        "      Policies: [{Version: 2012-10-17, Statement: []}]\n"
+        "      Events:\n"
+        "        Any:\n"
+        "          Type: HttpApi\n"
+        "          Properties: {Path: '/files/{key+}', Method: any}\n"
+        "  Other: {Type: AWS::S3::Bucket, Properties: {BucketName: !Sub '${AWS::StackName}-x'}}\n",
+        encoding="utf-8",
+    )
+    data = load_template(path)
+    assert data["Resources"]["Other"]["Properties"]["BucketName"] == {
+        "Fn::Sub": "${AWS::StackName}-x"
+    }
+    assert data["Resources"]["Fn"]["Properties"]["Policies"][0]["Version"] == "2012-10-17"
+    (route,) = http_routes(data)
+    assert route.environment == {
+        "A": "one",
+        "B": "two",
+        "C": {"Fn::GetAtt": ["Db", "Endpoint.Address"]},
+    }
+    assert (route.timeout, route.memory, route.auth) == (5, 128, False)
+    assert route.module == "functions.x.app"
+    assert route.match("DELETE", "/files/a/b.txt") == {"key": "a/b.txt"}
+    assert functions(data)["Fn"].literal_environment == {"A": "one", "B": "two"}
+
+
+# --- samconfig.toml ------------------------------------------------------------
+
+
+def _overrides(section: dict[str, Any]) -> dict[str, str]:
+    raw = section["parameter_overrides"]
+    items = raw if isinstance(raw, list) else raw.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+def test_samconfig_environments_match_the_template(template: dict[str, Any]) -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["version"] == 0.1
+    assert config["default"]["global"]["parameters"]["stack_name"] == "practice-dev"
+    assert config["prod"]["global"]["parameters"]["stack_name"] == "practice-prod"
+    build = config["default"]["build"]["parameters"]
+    assert build["cached"] is True
+    assert build["parallel"] is True
+
+    parameters = template["Parameters"]
+    required = set(parameters) - set(parameter_defaults(template))
+    for env, stage in (("default", "dev"), ("prod", "prod")):
+        deploy = config[env]["deploy"]["parameters"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        assert deploy["confirm_changeset"] is True
+        assert deploy["resolve_s3"] is True
+        assert deploy["region"]
+        overrides = _overrides(deploy)
+        assert set(overrides) <= set(parameters), env
+        assert required <= set(overrides), f"{env} misses {required - set(overrides)}"
+        assert overrides["Stage"] == stage
+        for name, value in overrides.items():
+            allowed = parameters[name].get("AllowedValues")
+            if allowed is not None:
+                assert value in map(str, allowed), (env, name, value)
+            pattern = parameters[name].get("AllowedPattern")
+            if pattern is not None:
+                assert re.fullmatch(pattern, value), (env, name, value)
+    assert config["prod"]["deploy"]["parameters"]["fail_on_empty_changeset"] is False
