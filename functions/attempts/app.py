@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import boto3
-from botocore.config import Config
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
@@ -32,12 +30,7 @@ settings = get_settings()
 db = Database(settings)
 db.open()
 cache = TenantCache(maxsize=settings.cache_max_entries)
-s3 = boto3.client(
-    "s3",
-    endpoint_url=settings.s3_endpoint_url,
-    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-)
-attempts = AttemptService(db, cache, settings, s3)
+attempts = AttemptService(db, cache, settings)
 app = create_app(title="Practice attempts API", max_body_bytes=settings.max_body_bytes)
 Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))]
 AttemptId = Annotated[UUID, Path(alias="attemptId")]

@@ -96,7 +96,7 @@ def strict_uploads(attempts_app) -> AttemptService:
     """The attempt service with a 1 KiB recording limit, sharing the function's
     pool and S3 client, so an oversized file is cheap to make."""
     settings = attempts_app.settings.model_copy(update={"recording_max_bytes": 1024})
-    return AttemptService(attempts_app.db, TenantCache(), settings, attempts_app.s3)
+    return AttemptService(attempts_app.db, TenantCache(), settings)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from practice.errors import (
     PreconditionRequired,
     UnprocessableContent,
 )
+from practice.storage import s3_client
 
 STATE_COLUMNS = """
     id, org_id, clerk_user_id, scenario_id, assignment_id, status, version,
@@ -215,7 +216,12 @@ class AttemptService:
     db: Database
     cache: TenantCache
     settings: Settings
-    s3: Any = None
+    s3_override: Any = None
+
+    @property
+    def s3(self) -> Any:
+        """The S3 client (created on first use)."""
+        return self.s3_override or s3_client(self.settings.s3_endpoint_url)
 
     # -- reads ---------------------------------------------------------------
 

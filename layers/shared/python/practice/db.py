@@ -3,6 +3,7 @@ carries the caller's RLS context, retries of transient errors and a circuit brea
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +56,21 @@ def is_unreachable(exc: BaseException) -> bool:
         return True
     # A dropped connection surfaces as a bare OperationalError without SQLSTATE.
     return type(exc) is psycopg.OperationalError
+
+
+def check_connection(conn: psycopg.Connection) -> None:
+    """The pool's checkout check, without a round trip when nothing is amiss.
+
+    An idle connection has nothing to read. When its socket is readable the
+    server has spoken unasked (a shutdown notice before it closes, or EOF), so
+    only then is the connection probed with psycopg's own check, which raises
+    when it is dead and the pool replaces it.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 class CircuitOpen(ServiceUnavailable):
@@ -156,7 +172,7 @@ class Database:
             timeout=settings.db_pool_timeout,
             max_idle=settings.db_max_idle,
             max_lifetime=settings.db_max_lifetime,
-            check=ConnectionPool.check_connection,
+            check=check_connection,
             # The pool's own background reconnection backs off for minutes; the
             # breaker already paces retries per request, so a failed attempt is
             # given up at once and the next request asks for a fresh one.
