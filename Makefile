@@ -50,6 +50,12 @@ seed: $(STAMP)
 psql: $(STAMP)
 	$(PY) -m dev psql
 
+token: $(STAMP)
+	$(PY) -m dev token $(TOKEN_ARGS)
+
+invoke: $(STAMP)
+	$(PY) -m dev invoke $(INVOKE_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -16,10 +16,10 @@ import pytest
 from psycopg import sql
 
 from dev.postgres import EmbeddedPostgres, free_port
+from dev.stack import APP_LOGIN, prepare_database, with_dbname, with_user
 from tests.support import World, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_LOGIN = "practice_lambda"
 
 # Settings the functions read at import; tests never reach AWS.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
@@ -66,43 +66,19 @@ def pg_server() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
             server.stop(mode="immediate")
 
 
-def _with_dbname(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
-
-
-def _with_user(url: str, user: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["user"] = user
-    info.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**info)
-
-
 @pytest.fixture(scope="session")
 def database(pg_server: tuple[str, EmbeddedPostgres | None]) -> Iterator[MigratedDatabase]:
     """A database created for this run, migrated, dropped afterwards."""
-    from practice.migrations import migrate
-
     server_url, embedded = pg_server
     name = f"practice_test_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    admin_url = _with_dbname(server_url, name)
-    migrate(admin_url)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", [APP_LOGIN]).fetchone()
-        if not exists:
-            conn.execute(
-                sql.SQL("create role {} login in role practice_app").format(
-                    sql.Identifier(APP_LOGIN)
-                )
-            )
-    os.environ["PRACTICE_DATABASE_URL"] = _with_user(admin_url, APP_LOGIN)
+    admin_url = with_dbname(server_url, name)
+    prepare_database(admin_url)
+    app_url = with_user(admin_url, APP_LOGIN)
+    os.environ["PRACTICE_DATABASE_URL"] = app_url
     try:
-        yield MigratedDatabase(
-            server_url, admin_url, _with_user(admin_url, APP_LOGIN), name, embedded
-        )
+        yield MigratedDatabase(server_url, admin_url, app_url, name, embedded)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(

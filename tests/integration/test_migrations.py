@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from dev.stack import with_dbname
 from practice.migrations import _LOCK_KEY, MigrationError, discover, migrate
-from tests.conftest import MigratedDatabase, _with_dbname
+from tests.conftest import MigratedDatabase
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def scratch_url(pg_server) -> Iterator[str]:
     name = f"practice_scratch_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    yield _with_dbname(server_url, name)
+    yield with_dbname(server_url, name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 

@@ -1,0 +1,1806 @@
+"""Demo data: three orgs with admins, managers and their teams, built-in and
+org scenarios, assignments, six months of attempts whose scores improve with
+practice, activity logs, chat sessions with scenario progress, saves and ratings.
+
+    load_demo_data(admin_url, attempts=5000, seed=42) -> SeedSummary
+    python -m dev seed [--attempts N]                  (dev/cli.py delegates here)
+    python -m dev.seed [--attempts N] [--seed S] [--database-url URL] [--triggers]
+
+Known identities (for tokens and sample events): the demo org is Clerk org
+``org_demo_acme``; ``user_demo_admin`` is its first admin, ``user_demo_manager``
+its first manager and the manager of ``user_demo_trainee``, whose latest
+finished attempt is ``DEMO_COMPLETED_ATTEMPT_ID`` and whose current call is
+the in-progress attempt ``DEMO_ACTIVE_ATTEMPT_ID``. Built-in scenario ids are
+uuid5 values that do not depend on the seed (``BUILTIN_SCENARIO_IDS``).
+
+Scale. Rows are generated lazily and streamed with COPY, so memory does not
+grow with the number of attempts: every trainee's profile and history is
+re-derived from a random.Random keyed by (seed, cohort, org, trainee), which
+lets each table's COPY pass regenerate exactly the rows it needs instead of
+keeping any of them. The number of trainees grows with the attempts (about 60
+attempts per trainee over six months, 2-3 calls a week), never the attempts
+per trainee.
+
+Bulk path. Row triggers on a million attempts cost more than the COPY itself,
+so by default (as a superuser) the whole load runs with
+``session_replication_role = replica``, which disables triggers (and foreign
+key checks: the generator emits consistent rows), and the rows the triggers
+would have written are then derived with set-based SQL in the same
+transaction: dim_users, dim_scenarios, scenario_metadata (attempt, completion,
+time-spent, save and rating counters with the triggers' exact arithmetic),
+user_scenario_progress counters, fact_scenario_attempts, fact_kpi_events and
+assignments.completed_at. ``use_triggers=True`` inserts the same rows with the
+triggers on instead; tests/integration/test_seed.py proves both give the same
+derived rows. Rows of this load are recognised by ``xmin`` = this
+transaction's id, which needs no batch column and no temporary table.
+
+Re-running. The first call creates the demo orgs (whatever else the database
+holds; their Clerk ids and slugs are reserved for the demo). A call on a
+database that already has them adds a new cohort to the same orgs: new
+trainees with their own managers, assignments and ``attempts`` more attempts,
+counted into the derived tables exactly as the triggers would. Nothing that
+exists is changed except derived counters. ``dev up`` only seeds an empty
+database; ``dev seed --attempts N`` grows the demo data by N attempts.
+
+Determinism. The same seed, ``now`` and database state give the same rows,
+ids included (``now`` defaults to the current minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+DEMO_CLERK_ORG_ID = "org_demo_acme"
+DEMO_ADMIN = "user_demo_admin"
+DEMO_MANAGER = "user_demo_manager"
+DEMO_TRAINEE = "user_demo_trainee"
+DEMO_ACTIVE_ATTEMPT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000001")
+DEMO_COMPLETED_ATTEMPT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000002")
+
+DEFAULT_ATTEMPTS = 5_000
+DEFAULT_SEED = 42
+ATTEMPTS_PER_TRAINEE = 60
+MIN_TRAINEES_PER_ORG = 6
+TEAM_SIZE = 8
+WINDOW_DAYS = 182
+DAY = 86_400
+HOUR = 3_600
+# Every attempt gets a slot this long before the next may start, so calls of
+# one trainee never overlap and started_at is strictly increasing per trainee
+# (the first completed attempt of an assignment is then unambiguous).
+SLOT_SECONDS = 30 * 60
+MAX_CALL_SECONDS = 25 * 60
+
+_NAMESPACE = uuid.UUID("6f1d9c52-3b7e-4c1a-9a55-2d0c7e4b8f10")
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIFFICULTIES = ("beginner", "intermediate", "advanced")
+_EMPTY = "{}"
+
+
+class SeedError(RuntimeError):
+    """The demo data cannot be loaded into this database as it stands."""
+
+
+# ---------------------------------------------------------------------------
+# Content
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    """One demo tenant."""
+
+    clerk_org_id: str
+    name: str
+    slug: str
+    domain: str
+    share: float  # of the attempts, hence of the trainees
+    admins: int
+    age_days: int
+
+
+DEMO_ORGS = (
+    DemoOrg(DEMO_CLERK_ORG_ID, "Acme Corporation", "acme", "acme.example", 0.5, 2, 240),
+    DemoOrg("org_demo_globex", "Globex", "globex", "globex.example", 0.3, 1, 230),
+    DemoOrg("org_demo_initech", "Initech", "initech", "initech.example", 0.2, 2, 220),
+)
+
+
+def _persona(name: str, title: str, company: str, personality: str, *objections: str) -> dict:
+    return {
+        "name": name,
+        "title": title,
+        "company": company,
+        "personality": personality,
+        "objections": list(objections),
+    }
+
+
+def _scenario(
+    key: str,
+    title: str,
+    difficulty: str,
+    category: str,
+    role: str,
+    description: str,
+    instructions: str,
+    context: str,
+    outcome: str,
+    goal: str,
+    objectives: Sequence[str],
+    persona: dict,
+    *,
+    visibility: str = "public",
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "title": title,
+        "difficulty": difficulty,
+        "category": category,
+        "role": role,
+        "description": description,
+        "instructions": instructions,
+        "context": context,
+        "expected_outcome": outcome,
+        "learning_goal": goal,
+        "learning_objectives": list(objectives),
+        "persona": persona,
+        "comfort_indicators": {
+            "warms_up_when": ["you reference their situation", "you ask before pitching"],
+            "cools_down_when": ["you talk over them", "you dodge a direct question"],
+        },
+        "difficulty_rating": _DIFFICULTIES.index(difficulty) * 2 + 1,
+        "cefr_level": ("B1", "B2", "C1")[_DIFFICULTIES.index(difficulty)],
+        "cefr_recommendation": "Professional working proficiency is enough; idioms are optional.",
+        "visibility": visibility,
+    }
+
+
+BUILTIN_SCENARIOS: tuple[dict[str, Any], ...] = (
+    _scenario(
+        "cold-call-gatekeeper",
+        "Cold Call: From Gatekeeper to Decision Maker",
+        "beginner",
+        "Prospecting",
+        "SDR",
+        "Get past an executive assistant and earn a meeting with the VP of Operations.",
+        "Introduce yourself in one sentence, give a reason for the call that matters to the "
+        "assistant's boss, and ask for the best way to reach them.",
+        "You are calling Northwind Logistics for the first time. No one there knows your company.",
+        "A booked 20-minute call with the VP or a warm transfer.",
+        "Open calls with relevance instead of a pitch.",
+        ["State a relevant reason for calling", "Treat the gatekeeper as an ally", "Ask for time"],
+        _persona(
+            "Dana Brooks",
+            "Executive Assistant",
+            "Northwind Logistics",
+            "Polite, protective of the VP's calendar, short on time",
+            "Send me an email",
+            "She is not taking vendor calls",
+        ),
+    ),
+    _scenario(
+        "discovery-pain-points",
+        "Discovery Call: Uncovering Pain Points",
+        "beginner",
+        "Discovery",
+        "Account Executive",
+        "Run a first discovery call with an operations manager who agreed to 30 minutes.",
+        "Ask open questions about their current process, quantify the cost of the problem "
+        "and summarise what you heard before proposing anything.",
+        "The prospect downloaded a whitepaper on shipment tracking last week.",
+        "Two quantified pains and agreement on a follow-up demo with the right people.",
+        "Let the customer do most of the talking.",
+        ["Ask open questions", "Quantify impact", "Summarise before pitching"],
+        _persona(
+            "Priya Shah",
+            "Operations Manager",
+            "Brightline Retail",
+            "Friendly and talkative, drifts into details",
+            "We already have a spreadsheet for that",
+        ),
+    ),
+    _scenario(
+        "demo-skeptical-cfo",
+        "Product Demo for a Skeptical CFO",
+        "intermediate",
+        "Demo",
+        "Account Executive",
+        "Demo the platform to a CFO who joined late and cares only about numbers.",
+        "Tie every feature you show to cost or risk. Check for understanding and keep it short.",
+        "The champion (a team lead) set up the call; the CFO signs anything above $50k.",
+        "The CFO agrees to review a business case with their team.",
+        "Translate features into financial outcomes.",
+        ["Lead with business impact", "Handle interruptions calmly", "Confirm next steps"],
+        _persona(
+            "Marcus Feld",
+            "Chief Financial Officer",
+            "Harbor Health",
+            "Direct, impatient, numbers-driven",
+            "What is the payback period?",
+            "We froze new spend this quarter",
+        ),
+    ),
+    _scenario(
+        "price-objection",
+        "Handling the Price Objection",
+        "intermediate",
+        "Objection Handling",
+        "Account Executive",
+        "The buyer likes the product but says you are 30% more expensive than the alternative.",
+        "Acknowledge, clarify what the price is compared with, and reframe around value before "
+        "discussing any concession.",
+        "Late-stage opportunity; procurement has a competing quote.",
+        "The buyer agrees to a value review instead of a straight discount.",
+        "Defend value without caving on price.",
+        ["Acknowledge and clarify", "Reframe on value", "Trade, never give, concessions"],
+        _persona(
+            "Elena Novak",
+            "Head of Procurement",
+            "Cobalt Manufacturing",
+            "Calm, firm negotiator who tests your confidence",
+            "Your competitor is 30% cheaper",
+            "Can you match their price?",
+        ),
+    ),
+    _scenario(
+        "competitive-displacement",
+        "Competitive Displacement",
+        "advanced",
+        "Objection Handling",
+        "Account Executive",
+        "Convince a loyal customer of a competitor that switching is worth the effort.",
+        "Find the gaps the current vendor leaves, build urgency without badmouthing them, and "
+        "address switching risk head-on.",
+        "Their contract with the incumbent renews in four months.",
+        "Agreement to run a side-by-side evaluation.",
+        "Create urgency against the status quo.",
+        ["Expose gaps with questions", "Neutralise switching risk", "Secure an evaluation"],
+        _persona(
+            "Tom Okafor",
+            "Director of IT",
+            "Summit Financial",
+            "Loyal to the incumbent, risk-averse",
+            "Switching would take months",
+            "We are happy with what we have",
+        ),
+    ),
+    _scenario(
+        "multi-year-renewal",
+        "Negotiating a Multi-Year Renewal",
+        "advanced",
+        "Negotiation",
+        "Account Manager",
+        "Negotiate a three-year renewal with a customer asking for a 20% discount.",
+        "Anchor on delivered value, explore their priorities, and trade term length for price.",
+        "The customer grew usage 40% this year but had two support escalations.",
+        "A signed-off verbal on a multi-year term at no more than 8% discount.",
+        "Negotiate with trades, not concessions.",
+        ["Anchor on value delivered", "Explore interests", "Trade term for price"],
+        _persona(
+            "Grace Liu",
+            "VP of Customer Operations",
+            "Lumen Telecom",
+            "Data-driven, remembers every support ticket",
+            "We need 20% off to renew",
+            "Your support let us down twice",
+        ),
+    ),
+    _scenario(
+        "upsell-existing-customer",
+        "Upsell to an Existing Customer",
+        "intermediate",
+        "Expansion",
+        "Account Manager",
+        "Propose the analytics add-on to a happy customer at their quarterly business review.",
+        "Start from their goals for next year, connect the add-on to one of them and ask for a "
+        "pilot.",
+        "The customer's team doubled; they export data to spreadsheets every week.",
+        "A scoped pilot of the add-on with a success metric.",
+        "Expand accounts by solving the next problem.",
+        ["Start from customer goals", "Propose a small pilot", "Define success together"],
+        _persona(
+            "Sam Whitaker",
+            "Head of Revenue Operations",
+            "Brightline Retail",
+            "Enthusiastic but budget-conscious",
+            "We have no budget until Q3",
+        ),
+    ),
+    _scenario(
+        "closing-next-step",
+        "Closing: Securing the Next Step",
+        "beginner",
+        "Closing",
+        "SDR",
+        "End a good conversation with a concrete, calendared next step.",
+        "Summarise agreed value, propose a specific next step with a date and confirm who joins.",
+        "The prospect is interested but tends to say 'let me think about it'.",
+        "A meeting invitation accepted during the call.",
+        "Never end a call without a next step.",
+        ["Summarise value", "Propose a specific date", "Confirm attendees"],
+        _persona(
+            "Jordan Ellis",
+            "Sales Operations Lead",
+            "Pinewood Software",
+            "Agreeable but non-committal",
+            "Let me think about it",
+            "Send me something and I will get back to you",
+        ),
+    ),
+)
+
+ORG_SCENARIOS: dict[str, tuple[dict[str, Any], ...]] = {
+    "acme": (
+        _scenario(
+            "acme-inbound-qualification",
+            "Acme Anvil Pro: Inbound Lead Qualification",
+            "intermediate",
+            "Discovery",
+            "SDR",
+            "Qualify an inbound lead for Anvil Pro using BANT in under ten minutes.",
+            "Confirm budget, authority, need and timing without sounding like a checklist.",
+            "The lead filled in the pricing form at 2 a.m. with a personal email address.",
+            "A qualified opportunity or a polite disqualification.",
+            "Qualify fast and kindly.",
+            ["Confirm need first", "Find the decision maker", "Agree on timing"],
+            _persona(
+                "Riley Chen",
+                "Founder",
+                "Chen Fabrication",
+                "Curious, price-shopping",
+                "Just send me the price",
+            ),
+            visibility="org",
+        ),
+        _scenario(
+            "acme-pricing-change",
+            "Q3 Pricing Change Conversation",
+            "advanced",
+            "Negotiation",
+            "Account Manager",
+            "Explain the new list prices to a long-time customer before renewal.",
+            "Be transparent about the change, show what they gain and offer the loyalty plan.",
+            "Draft scenario, under review by sales leadership.",
+            "The customer understands the change and books a renewal planning call.",
+            "Deliver unwelcome news without losing trust.",
+            ["Be transparent", "Show added value", "Offer options"],
+            _persona(
+                "Pat Moreno",
+                "Purchasing Manager",
+                "Moreno Tools",
+                "Loyal but annoyed",
+                "Why should we pay more?",
+            ),
+            visibility="private",
+        ),
+    ),
+    "globex": (
+        _scenario(
+            "globex-cloud-migration",
+            "Globex Cloud Migration Pitch",
+            "intermediate",
+            "Demo",
+            "Solutions Engineer",
+            "Pitch a phased cloud migration to an IT director worried about downtime.",
+            "Walk through the phased plan, quantify downtime risk and propose a pilot workload.",
+            "Their data centre lease ends in 18 months.",
+            "Agreement to migrate one non-critical workload as a pilot.",
+            "Sell the plan, not the product.",
+            ["Map the current estate", "De-risk the migration", "Propose a pilot"],
+            _persona(
+                "Ivan Petrov",
+                "IT Director",
+                "Keystone Insurance",
+                "Cautious, technical",
+                "We cannot afford any downtime",
+            ),
+            visibility="org",
+        ),
+        _scenario(
+            "globex-security-review",
+            "Enterprise Security Review Call",
+            "advanced",
+            "Objection Handling",
+            "Solutions Engineer",
+            "Answer a CISO's security questionnaire follow-ups live.",
+            "Answer precisely, admit what you do not know and commit to written follow-ups.",
+            "The deal is blocked on security sign-off.",
+            "The CISO lists the remaining items and a date for sign-off.",
+            "Build trust with precise, honest answers.",
+            ["Answer precisely", "Admit unknowns", "Agree on follow-ups"],
+            _persona(
+                "Nadia Karim",
+                "CISO",
+                "Keystone Insurance",
+                "Sceptical, detail-oriented",
+                "Where exactly is our data stored?",
+            ),
+            visibility="private",
+        ),
+    ),
+    "initech": (
+        _scenario(
+            "initech-tps-demo",
+            "TPS Automation Suite Demo",
+            "beginner",
+            "Demo",
+            "Account Executive",
+            "Demo the TPS report automation to a team of overworked analysts.",
+            "Show the three-click report, ask how long their current process takes, and invite "
+            "questions.",
+            "The analysts' manager asked for the demo after a missed deadline.",
+            "The team asks for a trial.",
+            "Demo to the user's pain.",
+            ["Ask about the current process", "Show, don't tell", "Invite questions"],
+            _persona(
+                "Peter Gibbons",
+                "Financial Analyst",
+                "Initrode",
+                "Tired, sarcastic, secretly interested",
+                "Is this another cover sheet?",
+            ),
+            visibility="org",
+        ),
+        _scenario(
+            "initech-renewal-at-risk",
+            "Renewal at Risk: Executive Escalation",
+            "advanced",
+            "Negotiation",
+            "Account Manager",
+            "Save a renewal after an outage, with an angry executive on the line.",
+            "Let them vent, own the failure, present the remediation plan and a credit offer.",
+            "A six-hour outage last month delayed their month-end close.",
+            "The executive agrees to a remediation review instead of cancelling.",
+            "Recover trust after a failure.",
+            ["Listen first", "Own the failure", "Present a concrete plan"],
+            _persona(
+                "Bill Lumbergh",
+                "VP of Finance",
+                "Initrode",
+                "Passive-aggressive, escalates quickly",
+                "We are evaluating other vendors",
+            ),
+            visibility="private",
+        ),
+    ),
+}
+
+
+def _scenario_id(key: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"scenario/{key}")
+
+
+BUILTIN_SCENARIO_IDS: dict[str, uuid.UUID] = {
+    s["key"]: _scenario_id(s["key"]) for s in BUILTIN_SCENARIOS
+}
+
+_FIRST_NAMES = (
+    "Olivia Liam Emma Noah Ava Mateo Sophia Lucas Isabella Ethan Mia Aiden Amara Kai Zoe Omar "
+    "Chloe Diego Lina Jonah Fatima Leo Hannah Ravi Grace Tariq Nora Hugo Maya Felix Ingrid "
+    "Kofi Lucia Arjun Sienna Malik Clara Yusuf Elise Bruno"
+).split()
+_LAST_NAMES = (
+    "Garcia Smith Nguyen Patel Kim Johnson Okafor Rossi Müller Silva Cohen Brown Haddad Tanaka "
+    "Lopez Martin Novak Andersen Ibrahim Walker Dubois Costa Khan Schmidt Reyes Moore Ito Hughes "
+    "Larsen Mensah Flores Becker Ali Park Fischer Evans Wright Santos Young Baker"
+).split()
+
+_CRITERIA = ("opening", "discovery", "objection_handling", "value_articulation", "closing")
+_STRENGTH = {
+    "opening": "Strong opening: you earned attention in the first 30 seconds.",
+    "discovery": "Good discovery: your open questions surfaced the real problem.",
+    "objection_handling": "You handled objections calmly and asked before answering.",
+    "value_articulation": "You tied features to outcomes the buyer cares about.",
+    "closing": "Clear close: you secured a concrete next step.",
+}
+_IMPROVE = {
+    "opening": "Next time, give the reason for your call before introducing the product.",
+    "discovery": "Ask more open questions and quantify the impact before pitching.",
+    "objection_handling": "Acknowledge the concern before responding instead of defending.",
+    "value_articulation": "Connect each capability to a business outcome.",
+    "closing": "Propose a specific date and attendees for the next step.",
+}
+_MANAGER_COMMENTS = (
+    "Great progress on discovery. Let's role-play the pricing section in our 1:1.",
+    "Listen to minute 4: you talked over the buyer. Pause and let them finish.",
+    "Nice recovery after the objection. Try this scenario again at advanced level.",
+    "Your close was strong. Share this recording with the team on Friday.",
+    "Too much pitching early on; ask two more questions before the demo.",
+)
+_KEYWORDS = ("ROI", "pilot", "integration", "security", "onboarding", "timeline")
+_NOTES = (
+    "Good practice for my Globex call.",
+    "The persona pushes hard on price, prepare numbers.",
+    "Redo before the QBR.",
+    "Useful opener, reuse it.",
+)
+_STEPS = (
+    ("Prepare", "Review the account and set a goal for the call", "Research the account"),
+    ("Open the call", "Earn the right to ask questions", "Draft an opener"),
+    ("Discover and handle objections", "Uncover pains and address concerns", "Practise objections"),
+    ("Agree next steps", "Close on a concrete next step", "Write the follow-up email"),
+)
+
+
+# ---------------------------------------------------------------------------
+# The plan: what to generate, derived from the seed, without the rows
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A scenario trainees can practise."""
+
+    id: str
+    difficulty: int  # index into _DIFFICULTIES
+    title: str
+
+
+@dataclass
+class OrgPlan:
+    """One org of this load and how much of the load it gets."""
+
+    index: int
+    spec: DemoOrg
+    org_id: str
+    created: int
+    admins: list[str]
+    picks: list[Pick]
+    by_difficulty: tuple[tuple[Pick, ...], ...]
+    attempts: int
+    trainees: int
+    managers: int
+    new: bool  # created by this load (orgs, admins, scenarios are inserted)
+
+
+@dataclass
+class Plan:
+    """Everything the generators need: seed, cohort, clock and the orgs."""
+
+    seed: int
+    cohort: int  # 0 for the first load; later loads add a cohort each
+    now: int  # epoch seconds
+    orgs: list[OrgPlan]
+
+    def rng(self, org: OrgPlan, kind: str, index: int) -> random.Random:
+        """An independent, reproducible random stream for one entity."""
+        # A str seed is hashed with SHA-512: stable across runs and processes.
+        return random.Random(f"{self.seed}:{self.cohort}:{org.index}:{kind}:{index}")
+
+
+@dataclass(slots=True)
+class Assignment:
+    """An assignment of a trainee, and whether the trainee will get to it."""
+
+    id: str
+    scenario: Pick
+    assigned_by: str
+    created: int
+    due: int
+    required: bool
+    will_practise: bool
+    target: int  # when the trainee turns to it
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Trainee:
+    """A trainee's profile; ``rng`` continues into their attempt history."""
+
+    index: int
+    user_id: str
+    name: str
+    email: str
+    manager: str
+    joined: int
+    skill: float
+    gain: float
+    rate: float
+    noise: float
+    talk_bias: float
+    criteria_bias: tuple[float, ...]
+    attempts: int
+    active: bool  # the last attempt is a call in progress
+    fresh: bool  # the last attempt just ended and awaits its score
+    assignments: list[Assignment]
+    progress: list[tuple]  # (scenario, is_saved, saved_at, rating, notes)
+    chats: list[tuple]  # (id, title, scenario or None, started, completed, steps done)
+    rng: random.Random
+
+
+def _clerk_id(rng: random.Random) -> str:
+    return "user_" + "".join(rng.choices(_B62, k=27))
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _person(rng: random.Random, domain: str, tag: str) -> tuple[str, str]:
+    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+    local = f"{first}.{last}".lower().replace("ü", "u")
+    return f"{first} {last}", f"{local}.{tag}@{domain}"
+
+
+def _admin(plan: Plan, org: OrgPlan, k: int) -> tuple[str, str, str]:
+    """(user id, name, email) of admin ``k`` of a new org."""
+    if org.index == 0 and k == 0:
+        return DEMO_ADMIN, "Alex Rivera", f"alex.rivera@{org.spec.domain}"
+    rng = plan.rng(org, "admin", k)
+    name, email = _person(rng, org.spec.domain, f"a{k}")
+    return _clerk_id(rng), name, email
+
+
+def _manager(plan: Plan, org: OrgPlan, j: int) -> tuple[str, str, str]:
+    """(user id, name, email) of the manager of team ``j`` of this cohort."""
+    if plan.cohort == 0 and org.index == 0 and j == 0:
+        return DEMO_MANAGER, "Morgan Lee", f"morgan.lee@{org.spec.domain}"
+    rng = plan.rng(org, "manager", j)
+    name, email = _person(rng, org.spec.domain, f"m{plan.cohort}.{j}")
+    return _clerk_id(rng), name, email
+
+
+def _attempt_count(plan: Plan, org: OrgPlan, i: int) -> int:
+    """Attempts of trainee ``i``: the org's share split evenly, then moved
+    within pairs so some practise far more than others while the total stays exact."""
+    base, extra = divmod(org.attempts, org.trainees)
+    mine = base + (i < extra)
+    partner = i ^ 1
+    if partner >= org.trainees:
+        return mine
+    theirs = base + (partner < extra)
+    shift = plan.rng(org, "pair", i // 2).randint(0, int(min(mine, theirs) * 0.6))
+    # The even one gains, so the demo trainee (index 0) has a long history.
+    return mine + shift if i % 2 == 0 else mine - shift
+
+
+def _trainee(plan: Plan, org: OrgPlan, i: int) -> Trainee:
+    """Trainee ``i`` of ``org`` in this cohort, derived from its own random stream."""
+    rng = plan.rng(org, "trainee", i)
+    demo = plan.cohort == 0 and org.index == 0 and i == 0
+    name, email = _person(rng, org.spec.domain, f"t{plan.cohort}.{i}")
+    user_id = _clerk_id(rng)
+    if demo:
+        user_id, name, email = DEMO_TRAINEE, "Taylor Kim", f"taylor.kim@{org.spec.domain}"
+    window_start = plan.now - WINDOW_DAYS * DAY
+    joined = window_start + (
+        DAY if demo else 2 * DAY + int(rng.random() * 0.55 * WINDOW_DAYS * DAY)
+    )
+    manager = _manager(plan, org, i // TEAM_SIZE)[0]
+    count = _attempt_count(plan, org, i)
+    active = count > 0 and (demo or rng.random() < 0.05)
+    fresh = count > 1 and not active and rng.random() < 0.04
+    trainee = Trainee(
+        index=i,
+        user_id=user_id,
+        name=name,
+        email=email,
+        manager=manager,
+        joined=joined,
+        skill=min(max(rng.gauss(50, 9), 25.0), 75.0),
+        gain=rng.uniform(12, 32),
+        rate=rng.uniform(0.04, 0.14),
+        noise=rng.uniform(4, 8),
+        talk_bias=rng.gauss(0, 0.04),
+        criteria_bias=tuple(rng.gauss(0, 5) for _ in _CRITERIA),
+        attempts=count,
+        active=active,
+        fresh=fresh,
+        assignments=[],
+        progress=[],
+        chats=[],
+        rng=rng,
+    )
+    for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
+        created = joined + DAY + int(rng.random() * (plan.now - joined - DAY))
+        due = created + rng.randint(5, 21) * DAY
+        trainee.assignments.append(
+            Assignment(
+                id=_uuid(rng),
+                scenario=rng.choice(org.picks),
+                assigned_by=manager if rng.random() < 0.8 else org.admins[0],
+                created=created,
+                due=due,
+                required=rng.random() < 0.7,
+                will_practise=rng.random() < 0.75,
+                target=created + int(rng.random() * 1.2 * (due - created)),
+            )
+        )
+    for pick in rng.sample(org.picks, min(len(org.picks), rng.choice((0, 0, 1, 2, 3)))):
+        saved = rng.random() < 0.7
+        rating = rng.choices((None, 2, 3, 4, 5), (4, 1, 2, 4, 3))[0]
+        if not saved and rating is None:
+            rating = 4
+        at = joined + int(rng.random() * (plan.now - joined))
+        notes = rng.choice(_NOTES) if rng.random() < 0.15 else None
+        trainee.progress.append((pick, saved, at if saved else None, rating, notes, at))
+    if rng.random() < 0.3:
+        for _ in range(rng.choice((1, 1, 2))):
+            started = joined + int(rng.random() * (plan.now - joined - HOUR))
+            pick = rng.choice(org.picks) if rng.random() < 0.85 else None
+            steps = rng.randint(0, len(_STEPS))
+            completed = started + rng.randint(20, 90) * 60 if steps == len(_STEPS) else None
+            trainee.chats.append((_uuid(rng), pick, started, completed, steps))
+    return trainee
+
+
+def _plan_orgs(conn: psycopg.Connection, seed: int, attempts: int, now: int) -> Plan:
+    """The orgs to load into: new ones on an empty database, else the existing demo orgs."""
+    existing = dict(
+        conn.execute(
+            "select clerk_org_id, id::text from orgs where clerk_org_id = any(%s)",
+            [[o.clerk_org_id for o in DEMO_ORGS]],
+        ).fetchall()
+    )
+    if existing and len(existing) != len(DEMO_ORGS):
+        missing = sorted({o.clerk_org_id for o in DEMO_ORGS} - set(existing))
+        raise SeedError(
+            f"partial demo data: {', '.join(missing)} missing; reset the database "
+            "(python -m dev reset) and seed again"
+        )
+    cohort = 0
+    if existing:
+        # Members already in the demo orgs key the new cohort's random streams,
+        # so a second load never regenerates the first one's ids.
+        cohort = conn.execute(
+            "select count(*) from org_members where org_id = any(%s::uuid[])",
+            [list(existing.values())],
+        ).fetchone()[0]
+    plan = Plan(seed=seed, cohort=cohort, now=now, orgs=[])
+    remaining = attempts
+    for index, spec in enumerate(DEMO_ORGS):
+        share = remaining if index == len(DEMO_ORGS) - 1 else int(attempts * spec.share)
+        remaining -= share
+        trainees = max(MIN_TRAINEES_PER_ORG, math.ceil(share / ATTEMPTS_PER_TRAINEE))
+        org_id = existing.get(spec.clerk_org_id) or str(uuid.uuid5(_NAMESPACE, spec.clerk_org_id))
+        org = OrgPlan(
+            index=index,
+            spec=spec,
+            org_id=org_id,
+            created=now - spec.age_days * DAY,
+            admins=[],
+            picks=[],
+            by_difficulty=(),
+            attempts=share,
+            trainees=trainees,
+            managers=math.ceil(trainees / TEAM_SIZE),
+            new=not existing,
+        )
+        if org.new:
+            org.admins = [_admin(plan, org, k)[0] for k in range(spec.admins)]
+            content = [*BUILTIN_SCENARIOS, *ORG_SCENARIOS[spec.slug]]
+            org.picks = [
+                Pick(str(_scenario_id(s["key"])), _DIFFICULTIES.index(s["difficulty"]), s["title"])
+                for s in content
+                if s["visibility"] != "private"
+            ]
+        else:
+            org.admins = [
+                r[0]
+                for r in conn.execute(
+                    "select user_id from org_members where org_id = %s and role = 'admin'"
+                    " and deleted_at is null order by created_at, user_id",
+                    [org_id],
+                )
+            ]
+            org.picks = [
+                Pick(r[0], _DIFFICULTIES.index(r[1]), r[2])
+                for r in conn.execute(
+                    "select id::text, difficulty::text, title from scenarios"
+                    " where (org_id is null or org_id = %s) and is_active"
+                    " and visibility <> 'private' order by org_id nulls first, created_at, id",
+                    [org_id],
+                )
+            ]
+            if not org.admins or not org.picks:
+                raise SeedError(f"demo org {spec.clerk_org_id} has no admin or no scenario left")
+        org.by_difficulty = tuple(
+            tuple(p for p in org.picks if p.difficulty == d) for d in range(len(_DIFFICULTIES))
+        )
+        plan.orgs.append(org)
+    return plan
+
+
+# ---------------------------------------------------------------------------
+# Row generators (one per table, each re-deriving what it needs)
+# ---------------------------------------------------------------------------
+
+
+def _ts(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+ORG_COLUMNS = ("id", "clerk_org_id", "name", "slug", "created_at", "updated_at")
+
+
+def _org_rows(plan: Plan) -> Iterator[tuple]:
+    for org in plan.orgs:
+        if org.new:
+            created = _ts(org.created)
+            yield org.org_id, org.spec.clerk_org_id, org.spec.name, org.spec.slug, created, created
+
+
+MEMBER_COLUMNS = (
+    "org_id",
+    "user_id",
+    "role",
+    "manager_user_id",
+    "display_name",
+    "email",
+    "created_at",
+    "updated_at",
+)
+
+
+def _member_rows(plan: Plan) -> Iterator[tuple]:
+    # Managers before the trainees they manage, admins before managers: the
+    # foreign key to the manager is checked row by row when triggers are on.
+    for org in plan.orgs:
+        if org.new:
+            for k in range(org.spec.admins):
+                user_id, name, email = _admin(plan, org, k)
+                at = _ts(org.created + k * HOUR)
+                yield org.org_id, user_id, "admin", None, name, email, at, at
+        first_manager_day = org.created + DAY if plan.cohort == 0 else plan.now - 190 * DAY
+        for j in range(org.managers):
+            user_id, name, email = _manager(plan, org, j)
+            at = _ts(first_manager_day + j * HOUR)
+            yield org.org_id, user_id, "manager", org.admins[0], name, email, at, at
+        for i in range(org.trainees):
+            t = _trainee(plan, org, i)
+            at = _ts(t.joined)
+            yield org.org_id, t.user_id, "trainee", t.manager, t.name, t.email, at, at
+
+
+SCENARIO_COLUMNS = (
+    "id",
+    "org_id",
+    "title",
+    "description",
+    "role",
+    "difficulty",
+    "category",
+    "instructions",
+    "context",
+    "expected_outcome",
+    "learning_goal",
+    "learning_objectives",
+    "persona",
+    "comfort_indicators",
+    "difficulty_rating",
+    "cefr_level",
+    "cefr_recommendation",
+    "created_by_user_id",
+    "visibility",
+    "is_active",
+    "created_at",
+    "updated_at",
+)
+
+
+def _scenario_row(s: dict[str, Any], org_id: str | None, author: str | None, at: int) -> tuple:
+    return (
+        str(_scenario_id(s["key"])),
+        org_id,
+        s["title"],
+        s["description"],
+        s["role"],
+        s["difficulty"],
+        s["category"],
+        s["instructions"],
+        s["context"],
+        s["expected_outcome"],
+        s["learning_goal"],
+        json.dumps(s["learning_objectives"]),
+        json.dumps(s["persona"]),
+        json.dumps(s["comfort_indicators"]),
+        s["difficulty_rating"],
+        s["cefr_level"],
+        s["cefr_recommendation"],
+        author,
+        s["visibility"],
+        True,
+        _ts(at),
+        _ts(at),
+    )
+
+
+def _scenario_rows(plan: Plan, builtins: bool) -> Iterator[tuple]:
+    if builtins:
+        first = min(org.created for org in plan.orgs) - DAY
+        for s in BUILTIN_SCENARIOS:
+            yield _scenario_row(s, None, None, first)
+    for org in plan.orgs:
+        if org.new:
+            for n, s in enumerate(ORG_SCENARIOS[org.spec.slug]):
+                yield _scenario_row(s, org.org_id, org.admins[0], org.created + (n + 2) * DAY)
+
+
+ASSIGNMENT_COLUMNS = (
+    "id",
+    "org_id",
+    "scenario_id",
+    "assignee_user_id",
+    "assigned_by_user_id",
+    "due_at",
+    "required",
+    "created_at",
+    "updated_at",
+)
+
+
+def _trainees(plan: Plan) -> Iterator[tuple[OrgPlan, Trainee]]:
+    for org in plan.orgs:
+        for i in range(org.trainees):
+            yield org, _trainee(plan, org, i)
+
+
+def _assignment_rows(plan: Plan) -> Iterator[tuple]:
+    for org, t in _trainees(plan):
+        for a in t.assignments:
+            at = _ts(a.created)
+            yield (
+                a.id,
+                org.org_id,
+                a.scenario.id,
+                t.user_id,
+                a.assigned_by,
+                _ts(a.due),
+                a.required,
+                at,
+                at,
+            )
+
+
+PROGRESS_COLUMNS = (
+    "org_id",
+    "user_id",
+    "scenario_id",
+    "is_saved",
+    "saved_at",
+    "user_rating",
+    "user_notes",
+    "created_at",
+    "updated_at",
+)
+
+
+def _progress_rows(plan: Plan) -> Iterator[tuple]:
+    for org, t in _trainees(plan):
+        for pick, saved, saved_at, rating, notes, at in t.progress:
+            yield (
+                org.org_id,
+                t.user_id,
+                pick.id,
+                saved,
+                None if saved_at is None else _ts(saved_at),
+                rating,
+                notes,
+                _ts(at),
+                _ts(at),
+            )
+
+
+CHAT_COLUMNS = (
+    "id",
+    "org_id",
+    "user_id",
+    "title",
+    "scenario_progress",
+    "scenario_id",
+    "scenario_started_at",
+    "scenario_completed_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _chat_rows(plan: Plan) -> Iterator[tuple]:
+    for org, t in _trainees(plan):
+        for chat_id, pick, started, completed, steps_done in t.chats:
+            if pick is None:
+                updated = _ts(started + 15 * 60)
+                yield (
+                    chat_id,
+                    org.org_id,
+                    t.user_id,
+                    "Objection ideas",
+                    None,
+                    None,
+                    None,
+                    None,
+                    (_ts(started)),
+                    updated,
+                )
+                continue
+            last = completed or started + (steps_done + 1) * 7 * 60
+            progress = {
+                "scenario": {
+                    "id": pick.id,
+                    "title": pick.title,
+                    "description": f"Guided preparation for '{pick.title}'",
+                    "steps": [
+                        {
+                            "title": title,
+                            "description": description,
+                            "actions": [
+                                {
+                                    "label": action,
+                                    "prompt": f"{action} for the scenario '{pick.title}'.",
+                                    "agentName": "Sales Coach",
+                                    "type": "research" if n == 0 else "chat",
+                                }
+                            ],
+                        }
+                        for n, (title, description, action) in enumerate(_STEPS)
+                    ],
+                },
+                "currentStep": min(steps_done, len(_STEPS) - 1),
+                "completedSteps": list(range(steps_done)),
+                "triggeredActions": {
+                    f"step_{n}_action_0": n < steps_done for n in range(len(_STEPS))
+                },
+                "startedAt": _iso(started),
+                "lastUpdatedAt": _iso(last),
+            }
+            yield (
+                chat_id,
+                org.org_id,
+                t.user_id,
+                f"Prep: {pick.title}",
+                json.dumps(progress),
+                pick.id,
+                _ts(started),
+                None if completed is None else _ts(completed),
+                _ts(started),
+                _ts(last),
+            )
+
+
+ATTEMPT_COLUMNS = (
+    "id",
+    "org_id",
+    "clerk_user_id",
+    "scenario_id",
+    "assignment_id",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "score",
+    "score_breakdown",
+    "kpis",
+    "transcript_path",
+    "recording_path",
+    "feedback_text",
+    "feedback_json",
+    "manager_comments",
+    "status",
+    "metadata",
+    "vapi_call_id",
+    "created_at",
+    "updated_at",
+    "version",
+    "answers",
+    "auto_save_data",
+    "submitted_at",
+    "last_activity_at",
+    "scored_by",
+)
+_DIFFICULTY_OFFSET = (6.0, 0.0, -9.0)  # points: advanced scenarios score lower
+_MEAN_CALL_SECONDS = (380, 560, 760)
+
+
+def _start_times(t: Trainee, now: int) -> list[int]:
+    """Strictly increasing start times: random days in the trainee's window,
+    each at least a slot after the previous one."""
+    rng = t.rng
+    n = t.attempts
+    tail = 1 if (t.active or t.fresh) else 0
+    history = n - tail
+    first = t.joined + HOUR
+    last = now - 3 * HOUR
+    room = max(last - first - history * SLOT_SECONDS, 0)
+    offsets = sorted(rng.random() for _ in range(history))
+    times = [first + int(u * room) + k * SLOT_SECONDS for k, u in enumerate(offsets)]
+    if tail:
+        ago = rng.randint(5, 100) * 60 if t.active else rng.randint(20, 110) * 60
+        times.append(max(now - ago, times[-1] + SLOT_SECONDS if times else first))
+    return times
+
+
+def _attempt_rows(plan: Plan, counts: dict[str, int]) -> Iterator[tuple]:
+    """Every attempt of the cohort, trainee by trainee, in start order."""
+    now = plan.now
+    phone = json.dumps({"source": "demo_seed", "cohort": plan.cohort, "channel": "phone"})
+    web = json.dumps({"source": "demo_seed", "cohort": plan.cohort, "channel": "web"})
+    dumps = json.dumps
+    exp = math.exp
+    for org, t in _trainees(plan):
+        if not t.attempts:
+            continue
+        rng = t.rng
+        gauss, rand, randint = rng.gauss, rng.random, rng.randint
+        demo = t.user_id == DEMO_TRAINEE
+        org_id = org.org_id
+        n = t.attempts
+        times = _start_times(t, now)
+        for j, started in enumerate(times):
+            frac = j / (n - 1) if n > 1 else 1.0
+            # The assignment whose moment has come takes this call, else a
+            # scenario by difficulty: beginners first, advanced ones later.
+            pick = None
+            for a in t.assignments:
+                if a.will_practise and not a.done and started >= a.target:
+                    a.done, pick = True, a.scenario
+                    break
+            if pick is None:
+                weights = (1.0 - 0.7 * frac, 0.6, 0.1 + 0.8 * frac)
+                level = rng.choices((0, 1, 2), weights)[0]
+                group = org.by_difficulty[level] or org.picks
+                pick = group[int(rand() * len(group))]
+            assignment_id = None
+            for a in t.assignments:
+                if a.scenario is pick and a.created <= started <= a.due + 2 * DAY:
+                    assignment_id = a.id
+                    break
+            attempt_id = _uuid(rng)
+            call_id = _uuid(rng)
+            last = j == n - 1
+            if last and t.active:
+                status = "in_progress"
+            elif last and t.fresh:
+                status = "completed"
+            else:
+                r = rand()
+                abandon = 0.12 - 0.05 * frac
+                status = (
+                    "failed" if r < 0.025 else "abandoned" if r < 0.025 + abandon else "completed"
+                )
+            if demo and plan.cohort == 0:
+                if last and t.active:
+                    attempt_id = str(DEMO_ACTIVE_ATTEMPT_ID)
+                elif j == n - 2 and t.active:
+                    status, attempt_id = "completed", str(DEMO_COMPLETED_ATTEMPT_ID)
+            counts[status] = counts.get(status, 0) + 1
+            curve = 1.0 - exp(-t.rate * j)
+            ended = duration = score = breakdown = kpis = feedback = feedback_json = None
+            transcript = recording = comment = submitted = scored_by = None
+            answers = autosave = _EMPTY
+            version = 1
+            if status == "in_progress":
+                version = randint(1, 3)
+                activity = min(started + randint(1, 4) * 60, now)
+                answers = dumps({"notes": "Ask about their renewal date"})
+                autosave = dumps({"step": 2, "notes": "Opened with the logistics case study"})
+            elif status == "completed" and last and t.fresh:
+                # Submitted a few minutes ago; Vapi's end-of-call report is not in yet.
+                ended = started + randint(4, 15) * 60
+                submitted = activity = ended
+                version = 2
+            elif status == "completed":
+                level = pick.difficulty
+                duration = min(
+                    max(int(_MEAN_CALL_SECONDS[level] * (0.65 + 0.7 * rand())), 90),
+                    MAX_CALL_SECONDS,
+                )
+                ended = started + duration
+                raw = t.skill + t.gain * curve + _DIFFICULTY_OFFSET[level] + gauss(0, t.noise)
+                score = round(min(max(raw, 0.0), 100.0), 1)
+                marks = [
+                    min(max(round(score + bias + gauss(0, 6)), 0), 100) for bias in t.criteria_bias
+                ]
+                breakdown = dumps(dict(zip(_CRITERIA, marks, strict=True)))
+                best = _CRITERIA[marks.index(max(marks))]
+                worst = _CRITERIA[marks.index(min(marks))]
+                speech = duration * 1000 * (0.82 + 0.1 * rand())
+                talk_ratio = min(max(0.66 - 0.18 * curve + t.talk_bias + gauss(0, 0.04), 0.25), 0.9)
+                talk_ms = int(speech * talk_ratio)
+                interruptions = max(0, round(gauss(3.0 - 2.2 * curve, 1.0)))
+                events = [
+                    {
+                        "event_type": "objection_raised",
+                        "event_value": {"handled": rand() < 0.4 + 0.5 * curve},
+                        "timestamp_ms": randint(30_000, duration * 1000),
+                    }
+                    for _ in range(randint(1, 2))
+                ]
+                events.extend(
+                    {
+                        "event_type": "interruption",
+                        "event_value": {"by": "trainee"},
+                        "timestamp_ms": randint(5_000, duration * 1000),
+                    }
+                    for _ in range(min(interruptions, 3))
+                )
+                if rand() < 0.5:
+                    events.append(
+                        {
+                            "event_type": "keyword_mentioned",
+                            "event_value": {"keyword": _KEYWORDS[int(rand() * len(_KEYWORDS))]},
+                            "timestamp_ms": randint(10_000, duration * 1000),
+                        }
+                    )
+                if rand() < 0.3 - 0.2 * curve:
+                    events.append(
+                        {
+                            "event_type": "long_pause",
+                            "event_value": {"seconds": randint(6, 14)},
+                            "timestamp_ms": randint(10_000, duration * 1000),
+                        }
+                    )
+                events.sort(key=lambda e: e["timestamp_ms"])
+                kpis = dumps(
+                    {
+                        "talk_ms": talk_ms,
+                        "listen_ms": int(speech - talk_ms),
+                        "talk_ratio": round(talk_ratio, 3),
+                        "filler_words": max(0, round(gauss(12 - 8 * curve, 2.5) * duration / 480)),
+                        "questions_asked": max(0, round(gauss(3 + 7 * curve, 1.5))),
+                        "interruptions": interruptions,
+                        "words_per_minute": round(gauss(160 - 12 * curve, 9)),
+                        "longest_monologue_ms": int(talk_ms * (0.08 + 0.17 * rand())),
+                        "events": events,
+                    }
+                )
+                feedback = f"{_STRENGTH[best]} {_IMPROVE[worst]}"
+                feedback_json = dumps(
+                    {"strengths": [best], "improvements": [worst], "rubric_version": 2}
+                )
+                transcript = f"transcripts/{org_id}/{attempt_id}/transcript.json"
+                if rand() < 0.6:
+                    recording = f"recordings/{org_id}/{attempt_id}/{call_id}.webm"
+                if rand() < 0.05:
+                    comment = _MANAGER_COMMENTS[int(rand() * len(_MANAGER_COMMENTS))]
+                submitted = activity = ended
+                scored_by = "vapi"
+                version = randint(2, 4)
+            else:  # abandoned or failed: a short call, no score
+                if status == "abandoned" or rand() < 0.5:
+                    duration = randint(20, 240) if status == "abandoned" else randint(3, 60)
+                    talk_ms = int(duration * 1000 * 0.5)
+                    kpis = dumps({"talk_ms": talk_ms, "listen_ms": duration * 1000 - talk_ms})
+                ended = started + (duration or randint(3, 30))
+                activity = ended
+                version = randint(1, 2)
+            yield (
+                attempt_id,
+                org_id,
+                t.user_id,
+                pick.id,
+                assignment_id,
+                _ts(started),
+                None if ended is None else _ts(ended),
+                duration,
+                score,
+                breakdown,
+                kpis,
+                transcript,
+                recording,
+                feedback,
+                feedback_json,
+                comment,
+                status,
+                phone if rand() < 0.2 else web,
+                call_id,
+                _ts(started),
+                _ts(activity),
+                version,
+                answers,
+                autosave,
+                None if submitted is None else _ts(submitted),
+                _ts(activity),
+                scored_by,
+            )
+
+
+# ---------------------------------------------------------------------------
+# Set-based SQL: activity (both paths) and the derived rows (bulk path)
+# ---------------------------------------------------------------------------
+
+# Activity for a sample of the attempts of this load (about 10%, plus every
+# call in progress and every call of the demo trainee), written from the
+# attempts themselves so the rows never pass through Python.
+_ACTIVITY_SQL = """
+insert into attempt_activity (org_id, attempt_id, user_id, event_type, payload, occurred_at, created_at)
+select a.org_id, a.id, a.clerk_user_id, e.event_type, e.payload, e.at, e.at
+  from scenario_attempts a
+  cross join lateral (values
+      ('call_started', jsonb_build_object('channel', a.metadata ->> 'channel'), a.started_at),
+      ('call_connected', jsonb_build_object('vapi_call_id', a.vapi_call_id),
+       a.started_at + interval '3 seconds'),
+      ('autosave', jsonb_build_object('version', a.version),
+       coalesce(a.started_at + (a.ended_at - a.started_at) / 2, a.last_activity_at)),
+      ('call_ended', jsonb_build_object('status', a.status, 'duration_seconds', a.duration_seconds),
+       a.ended_at)
+  ) as e(event_type, payload, at)
+ where a.xmin = %(xid)s::xid
+   and e.at is not null
+   and (get_byte(uuid_send(a.id), 15) < 26 or a.status = 'in_progress'
+        or a.clerk_user_id = %(demo)s)
+"""
+
+# Each statement reproduces one trigger of 0002-0005 over the rows this
+# transaction inserted (xmin = our transaction id), with the triggers' own
+# expressions, so the derived rows equal what row-by-row triggers would write.
+_DERIVED_SQL: tuple[tuple[str, str], ...] = (
+    (
+        "dim_users",  # trigger_sync_dim_users (0002)
+        """
+        insert into dim_users as d (org_id, user_id, name, email, role, manager_user_id, created_at)
+        select m.org_id, m.user_id, m.display_name, m.email, m.role, m.manager_user_id, m.created_at
+          from org_members m
+         where m.xmin = %(xid)s::xid
+        on conflict (org_id, user_id) do update
+           set name = excluded.name, email = excluded.email, role = excluded.role,
+               manager_user_id = excluded.manager_user_id, updated_at = now()
+        """,
+    ),
+    (
+        "dim_scenarios",  # trigger_sync_dim_scenarios (0003)
+        """
+        insert into dim_scenarios as d (scenario_id, org_id, title, difficulty, category, created_at)
+        select s.id, s.org_id, s.title, s.difficulty::text, s.category, s.created_at
+          from scenarios s
+         where s.xmin = %(xid)s::xid
+        on conflict (scenario_id) do update
+           set org_id = excluded.org_id, title = excluded.title, difficulty = excluded.difficulty,
+               category = excluded.category, updated_at = now()
+        """,
+    ),
+    (
+        "scenario_metadata (saves, ratings)",  # trigger_progress_engagement (0003)
+        """
+        insert into scenario_metadata as m
+               (org_id, scenario_id, amount_saved_count, ratings_count, ratings_sum, average_rating)
+        select org_id, scenario_id, saved, rated, rating_sum,
+               case when rated > 0 then rating_sum::real / rated end
+          from (select p.org_id, p.scenario_id,
+                       (count(*) filter (where p.is_saved))::integer as saved,
+                       count(p.user_rating)::integer as rated,
+                       coalesce(sum(p.user_rating), 0)::integer as rating_sum
+                  from user_scenario_progress p
+                 where p.xmin = %(xid)s::xid and (p.is_saved or p.user_rating is not null)
+                 group by p.org_id, p.scenario_id) d
+        on conflict (org_id, scenario_id) do update
+           set amount_saved_count = greatest(m.amount_saved_count + excluded.amount_saved_count, 0),
+               ratings_count      = greatest(m.ratings_count + excluded.ratings_count, 0),
+               ratings_sum        = greatest(m.ratings_sum + excluded.ratings_sum, 0),
+               average_rating     = case when m.ratings_count + excluded.ratings_count > 0
+                                         then (m.ratings_sum + excluded.ratings_sum)::real
+                                              / (m.ratings_count + excluded.ratings_count) end,
+               updated_at         = now()
+        """,
+    ),
+    (
+        # trigger_attempt_counters (0004) and the counters of trigger_populate_fact
+        # (0005): every step recomputes the rate and the average from the running
+        # totals, so applying all the increments at once gives the same values.
+        "scenario_metadata (attempts)",
+        """
+        insert into scenario_metadata as m
+               (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
+                time_spent_total_seconds, time_spent_samples, average_time_spent)
+        select org_id, scenario_id, started, used,
+               least(round(100.0 * used / started, 2), 100)::real,
+               seconds, samples,
+               case when samples > 0 then round(seconds::numeric / samples)::integer end
+          from (select a.org_id, a.scenario_id,
+                       count(*)::integer as started,
+                       (count(*) filter (where a.status = 'completed'))::integer as used,
+                       coalesce(sum(a.duration_seconds) filter (where a.status = 'completed'), 0)::bigint
+                           as seconds,
+                       (count(a.duration_seconds) filter (where a.status = 'completed'))::integer
+                           as samples
+                  from scenario_attempts a
+                 where a.xmin = %(xid)s::xid
+                 group by a.org_id, a.scenario_id) d
+        on conflict (org_id, scenario_id) do update
+           set total_attempts           = m.total_attempts + excluded.total_attempts,
+               total_times_used         = m.total_times_used + excluded.total_times_used,
+               completion_rate          = least(round(100.0 * (m.total_times_used + excluded.total_times_used)
+                                                      / (m.total_attempts + excluded.total_attempts), 2), 100)::real,
+               time_spent_total_seconds = m.time_spent_total_seconds + excluded.time_spent_total_seconds,
+               time_spent_samples       = m.time_spent_samples + excluded.time_spent_samples,
+               -- Only a completion touches the average: without one it keeps its value.
+               average_time_spent       = case
+                   when excluded.total_times_used = 0 then m.average_time_spent
+                   when m.time_spent_samples + excluded.time_spent_samples > 0
+                   then round((m.time_spent_total_seconds + excluded.time_spent_total_seconds)::numeric
+                              / (m.time_spent_samples + excluded.time_spent_samples))::integer
+               end,
+               updated_at               = now()
+        """,
+    ),
+    (
+        "user_scenario_progress",  # trigger_attempt_counters + trigger_populate_fact
+        """
+        insert into user_scenario_progress as p
+               (org_id, user_id, scenario_id, times_attempted, times_completed,
+                last_attempt_at, last_completed_at)
+        select a.org_id, a.clerk_user_id, a.scenario_id,
+               count(*)::integer,
+               (count(*) filter (where a.status = 'completed'))::integer,
+               max(a.started_at),
+               max(coalesce(a.ended_at, now())) filter (where a.status = 'completed')
+          from scenario_attempts a
+         where a.xmin = %(xid)s::xid
+         group by a.org_id, a.clerk_user_id, a.scenario_id
+        on conflict (org_id, user_id, scenario_id) do update
+           set times_attempted   = p.times_attempted + excluded.times_attempted,
+               times_completed   = p.times_completed + excluded.times_completed,
+               last_attempt_at   = greatest(p.last_attempt_at, excluded.last_attempt_at),
+               last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at),
+               updated_at        = now()
+        """,
+    ),
+    (
+        "fact_scenario_attempts",  # trigger_populate_fact; date_key is generated
+        """
+        insert into fact_scenario_attempts
+               (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
+                talk_ms, listen_ms, started_at, ended_at)
+        select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.score, a.duration_seconds,
+               practice_jsonb_int(a.kpis, 'talk_ms'), practice_jsonb_int(a.kpis, 'listen_ms'),
+               a.started_at, a.ended_at
+          from scenario_attempts a
+         where a.xmin = %(xid)s::xid and a.status = 'completed'
+        on conflict (attempt_id) do nothing
+        """,
+    ),
+    (
+        "fact_kpi_events",  # practice_write_kpi_events, called by trigger_populate_fact
+        """
+        insert into fact_kpi_events
+               (attempt_id, org_id, user_id, scenario_id, event_type, event_value, timestamp_ms)
+        select a.id, a.org_id, a.clerk_user_id, a.scenario_id,
+               e ->> 'event_type', e -> 'event_value', practice_jsonb_int(e, 'timestamp_ms')
+          from scenario_attempts a
+          cross join lateral jsonb_array_elements(a.kpis -> 'events') as t(e)
+         where a.xmin = %(xid)s::xid and a.status = 'completed'
+           and jsonb_typeof(a.kpis -> 'events') = 'array'
+           and jsonb_typeof(e) = 'object'
+           and jsonb_typeof(e -> 'event_type') = 'string'
+           and e ->> 'event_type' <> ''
+        """,
+    ),
+    (
+        # trigger_populate_fact stamps the assignment with the end of the first
+        # completed attempt inserted; a trainee's attempts are inserted in start
+        # order, so that is the one with the earliest start.
+        "assignments.completed_at",
+        """
+        update assignments s
+           set completed_at = f.ended_at, updated_at = now()
+          from (select distinct on (a.assignment_id) a.assignment_id,
+                       coalesce(a.ended_at, now()) as ended_at
+                  from scenario_attempts a
+                 where a.xmin = %(xid)s::xid and a.status = 'completed'
+                   and a.assignment_id is not null
+                 order by a.assignment_id, a.started_at, a.id) f
+         where s.id = f.assignment_id and s.completed_at is null
+        """,
+    ),
+)
+
+_ANALYZED = (
+    "orgs",
+    "org_members",
+    "dim_users",
+    "scenarios",
+    "dim_scenarios",
+    "assignments",
+    "scenario_attempts",
+    "attempt_activity",
+    "chat_sessions",
+    "scenario_metadata",
+    "user_scenario_progress",
+    "fact_scenario_attempts",
+    "fact_kpi_events",
+)
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+class _Meter:
+    """Progress on stderr: one line rewritten with \\r on a terminal, a line per
+    10% otherwise (logs and captured output stay readable)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.tty = enabled and sys.stderr.isatty()
+        self.began = time.perf_counter()
+        self.shown = 0.0
+        self.next_tenth = 1
+
+    def _line(self, done: int) -> str:
+        elapsed = max(time.perf_counter() - self.began, 1e-9)
+        percent = 100.0 * done / self.total if self.total else 100.0
+        return (
+            f"[seed] attempts {done:>11,}/{self.total:,} {percent:5.1f}% "
+            f"{done / elapsed:>9,.0f} rows/s {elapsed:6.1f} s"
+        )
+
+    def update(self, done: int) -> None:
+        """Show ``done`` attempts written (throttled)."""
+        if not self.enabled:
+            return
+        if self.tty:
+            now = time.perf_counter()
+            if now - self.shown >= 0.2:
+                self.shown = now
+                sys.stderr.write("\r" + self._line(done))
+                sys.stderr.flush()
+        elif self.total and done * 10 >= self.next_tenth * self.total:
+            self.next_tenth = done * 10 // self.total + 1
+            print(self._line(done), file=sys.stderr, flush=True)
+
+    def finish(self, done: int) -> None:
+        """End the progress line."""
+        if self.enabled and self.tty:
+            sys.stderr.write("\r" + self._line(done) + "\n")
+            sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        """A step of the load."""
+        if self.enabled:
+            print(f"[seed] {text}", file=sys.stderr, flush=True)
+
+
+def _copy(
+    cur: psycopg.Cursor,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple],
+    meter: _Meter | None = None,
+) -> int:
+    """COPY ``rows`` into ``table``; psycopg sends the buffer as it fills, so
+    neither side holds more than a chunk."""
+    statement = sql.SQL("copy {} ({}) from stdin").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    written = 0
+    with cur.copy(statement) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+            written += 1
+            if meter is not None and not written & 1023:
+                meter.update(written)
+    if meter is not None:
+        meter.finish(written)
+    return written
+
+
+@dataclass
+class SeedSummary:
+    """What one load inserted."""
+
+    mode: str  # "bulk" or "triggers"
+    cohort: int
+    new_orgs: int
+    members: int
+    scenarios: int
+    assignments: int
+    attempts: int
+    statuses: dict[str, int]
+    activity: int
+    chat_sessions: int
+    progress: int
+    derived: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    refresh: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the whole load."""
+        return sum(self.timings.values())
+
+    def __str__(self) -> str:
+        statuses = ", ".join(f"{n:,} {s}" for s, n in sorted(self.statuses.items()))
+        what = (
+            f"{len(DEMO_ORGS)} orgs ({DEMO_CLERK_ORG_ID}: {DEMO_ADMIN}, {DEMO_MANAGER}, "
+            f"{DEMO_TRAINEE})"
+            if self.new_orgs
+            else f"cohort {self.cohort} added to the {len(DEMO_ORGS)} demo orgs"
+        )
+        return (
+            f"{what}, {self.members:,} members, {self.scenarios} scenarios, "
+            f"{self.assignments:,} assignments, {self.attempts:,} attempts ({statuses}), "
+            f"{self.activity:,} activity events, {self.chat_sessions:,} chat sessions "
+            f"in {self.seconds:.1f} s ({self.mode})"
+        )
+
+
+def _current_minute() -> int:
+    return int(time.time()) // 60 * 60
+
+
+def load_demo_data(
+    admin_url: str,
+    attempts: int | None = None,
+    *,
+    seed: int = DEFAULT_SEED,
+    progress: bool = True,
+    use_triggers: bool = False,
+    now: datetime | None = None,
+) -> SeedSummary:
+    """Load the demo orgs (or a new cohort into them) with ``attempts`` attempts; see the module doc."""
+    attempts = DEFAULT_ATTEMPTS if attempts is None else attempts
+    if attempts < 0:
+        raise ValueError("attempts must be >= 0")
+    clock = _current_minute() if now is None else int(now.timestamp())
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    meter = _Meter(progress, attempts)
+
+    def lap(name: str) -> None:
+        nonlocal began
+        timings[name] = time.perf_counter() - began
+        began = time.perf_counter()
+
+    with psycopg.connect(admin_url) as conn:
+        # Two seeders at once would both see "no demo orgs" and collide.
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('dev.seed', 0))")
+        if not use_triggers:
+            allowed = conn.execute(
+                "select has_parameter_privilege('session_replication_role', 'SET')"
+            ).fetchone()[0]
+            if not allowed:
+                meter.note("not a superuser: inserting with triggers on (slower)")
+                use_triggers = True
+        if not use_triggers:
+            # Transaction-local: the connection never leaves with triggers off.
+            conn.execute("set local session_replication_role = replica")
+        plan = _plan_orgs(conn, seed, attempts, clock)
+        new = plan.orgs[0].new
+        cur = conn.cursor()
+        builtins_missing = (
+            new
+            and not conn.execute(
+                "select exists (select 1 from scenarios where id = %s)",
+                [BUILTIN_SCENARIO_IDS[BUILTIN_SCENARIOS[0]["key"]]],
+            ).fetchone()[0]
+        )
+        meter.note(
+            f"{'creating the demo orgs' if new else f'adding cohort {plan.cohort}'}: "
+            f"{sum(o.trainees for o in plan.orgs):,} trainees, {attempts:,} attempts"
+        )
+        orgs = _copy(cur, "orgs", ORG_COLUMNS, _org_rows(plan))
+        members = _copy(cur, "org_members", MEMBER_COLUMNS, _member_rows(plan))
+        scenarios = _copy(
+            cur, "scenarios", SCENARIO_COLUMNS, _scenario_rows(plan, builtins_missing)
+        )
+        assignments = _copy(cur, "assignments", ASSIGNMENT_COLUMNS, _assignment_rows(plan))
+        progress_rows = _copy(cur, "user_scenario_progress", PROGRESS_COLUMNS, _progress_rows(plan))
+        chats = _copy(cur, "chat_sessions", CHAT_COLUMNS, _chat_rows(plan))
+        lap("members, scenarios, assignments")
+        statuses: dict[str, int] = {}
+        written = _copy(
+            cur, "scenario_attempts", ATTEMPT_COLUMNS, _attempt_rows(plan, statuses), meter
+        )
+        lap("attempts (COPY)")
+        xid = conn.execute("select pg_current_xact_id()::xid::text").fetchone()[0]
+        activity = cur.execute(_ACTIVITY_SQL, {"xid": xid, "demo": DEMO_TRAINEE}).rowcount
+        lap("activity")
+        derived: dict[str, int] = {}
+        if not use_triggers:
+            meter.note("deriving counters, facts and dimensions")
+            for name, statement in _DERIVED_SQL:
+                derived[name] = cur.execute(statement, {"xid": xid}).rowcount
+            lap("derived rows")
+    # ANALYZE after the commit: the planner needs the new sizes at once, and
+    # the reporting views are refreshed from the facts just written.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        meter.note("analyze and refresh the reporting views")
+        conn.execute(
+            sql.SQL("analyze {}").format(sql.SQL(", ").join(map(sql.Identifier, _ANALYZED)))
+        )
+        lap("analyze")
+        run = conn.execute(
+            "select status, error from refresh_reporting_views('manual', 'dev.seed')"
+        )
+        status, error = run.fetchone()
+        lap("refresh views")
+    summary = SeedSummary(
+        mode="triggers" if use_triggers else "bulk",
+        cohort=plan.cohort,
+        new_orgs=orgs,
+        members=members,
+        scenarios=scenarios,
+        assignments=assignments,
+        attempts=written,
+        statuses=statuses,
+        activity=activity,
+        chat_sessions=chats,
+        progress=progress_rows,
+        derived=derived,
+        timings=timings,
+        refresh=status if error is None else f"{status}: {error}",
+    )
+    meter.note(str(summary))
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``python -m dev.seed``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dev.seed", description="Load the demo data (see dev/seed.py)."
+    )
+    parser.add_argument(
+        "--attempts", type=int, default=DEFAULT_ATTEMPTS, help=f"attempts ({DEFAULT_ATTEMPTS:,})"
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed ({DEFAULT_SEED})")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="superuser URL of a migrated database (default: the local stack's practice_dev)",
+    )
+    parser.add_argument(
+        "--triggers", action="store_true", help="insert with row triggers on (slow; for checks)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m dev.seed``; the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.attempts < 0:
+        print("--attempts must be >= 0", file=sys.stderr)
+        return 2
+    database = None
+    admin_url = args.database_url
+    if admin_url is None:
+        from dev.stack import PGDATA, open_database, prepare_database
+
+        database = open_database(os.environ.get("DATABASE_URL") or None, PGDATA)
+        prepare_database(database.admin_url)
+        admin_url = database.admin_url
+    try:
+        summary = load_demo_data(
+            admin_url,
+            args.attempts,
+            seed=args.seed,
+            progress=not args.quiet,
+            use_triggers=args.triggers,
+        )
+    except SeedError as exc:
+        print(f"seed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if database is not None:
+            database.stop()
+    print(f"demo data loaded: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
