@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KEY_DIR = ROOT / ".dev" / "jwt"
 # Used only when template.yaml names no issuer/audience (its Parameters win).
-DEFAULT_ISSUER = "https://clerk.practice.local"
+DEFAULT_ISSUER = "https://clerk.dev.local"  # the template's JwtIssuer default
 DEFAULT_AUDIENCE = "practice-api"
 # Clerk's `azp`: the origin of the front end that asked for the session token.
 LOCAL_AZP = "http://localhost:5173"

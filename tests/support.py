@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 import psycopg
 
+from dev.gateway import HttpRequest, build_event
+
 
 @dataclass(frozen=True)
 class User:
@@ -46,51 +48,24 @@ def http_event(
     headers: dict[str, str] | None = None,
     route: str | None = None,
     path_parameters: dict[str, str] | None = None,
+    base64_body: bool = False,
 ) -> dict[str, Any]:
-    """An HTTP API payload-2.0 event with JWT authorizer claims."""
-    raw_body = None if body is None else body if isinstance(body, str) else json.dumps(body)
-    all_headers = {"content-type": "application/json", "user-agent": "pytest"}
-    all_headers |= {k.lower(): v for k, v in (headers or {}).items()}
-    if raw_body is not None:
-        all_headers["content-length"] = str(len(raw_body.encode()))
-    claims = claims if claims is not None else (user.claims() if user else None)
-    context: dict[str, Any] = {
-        "accountId": "123456789012",
-        "apiId": "local",
-        "domainName": "localhost",
-        "domainPrefix": "localhost",
-        "http": {
-            "method": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": "pytest",
-        },
-        "requestId": str(uuid.uuid4()),
-        "routeKey": f"{method} {route or path}",
-        "stage": "$default",
-        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-        "timeEpoch": int(time.time() * 1000),
-    }
-    if claims is not None:
-        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {route or path}",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": all_headers,
-        "requestContext": context,
-        "isBase64Encoded": raw_body is not None,
-    }
-    if query:
-        event["queryStringParameters"] = dict(query)
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if raw_body is not None:
-        # API Gateway base64-encodes bodies it does not consider text; the
-        # SAM sample does it even for JSON, so the handler must accept both.
-        event["body"] = base64.b64encode(raw_body.encode()).decode()
+    """An HTTP API payload-2.0 event with JWT authorizer claims, built as the
+    local gateway builds them (``base64_body`` as the SAM CLI's sample has it)."""
+    raw = b"" if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
+    all_headers = [("Host", "localhost"), ("User-Agent", "pytest")]
+    if raw:
+        all_headers += [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))]
+    all_headers += list((headers or {}).items())
+    target = f"{path}?{urlencode(query)}" if query else path
+    event = build_event(
+        HttpRequest(method, target, all_headers, raw),
+        route_key=f"{method} {route or path}",
+        path_parameters=path_parameters,
+        claims=claims if claims is not None else (user.claims() if user else None),
+    )
+    if base64_body and raw:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
     return event
 
 

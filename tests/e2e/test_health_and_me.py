@@ -53,3 +53,15 @@ def test_unknown_org_is_403_not_provisioned(call) -> None:
     reply = call(http_event("GET", "/me", claims=claims))
     assert reply.status == 403
     assert "not provisioned" in reply.problem["detail"]
+
+
+def test_a_base64_body_is_decoded_like_a_plain_one(call, world: World) -> None:
+    # API Gateway (and the SAM CLI's sample event) may base64-encode JSON bodies.
+    body = {"scenario_id": str(world.scenarios["a"])}
+    event = http_event(
+        "POST", "/attempts", user=world.users["trainee_a1"], body=body, base64_body=True
+    )
+    assert event["isBase64Encoded"] is True
+    reply = call(event)
+    assert reply.status == 201
+    assert reply.body["scenario_id"] == body["scenario_id"]

@@ -1,0 +1,165 @@
+"""Writes the sample events in ``events/``: one per entry point and interesting case,
+in the payload-2.0 shape `sam local generate-event apigateway http-api-proxy`
+gives, usable unchanged with `sam local invoke -e` and `python -m dev invoke`.
+
+File names say the function, the case and the status the replay test expects:
+``attempts-<case>.<status>.json``. The events refer to the demo data
+(``dev.seed``), and files of one function are replayed in name order against
+one database, so a case that changes data sorts after the cases that read it.
+
+Run ``python -m dev.events`` after changing a case; commit the files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from dev.gateway import HttpRequest, build_event
+from dev.seed import (
+    BUILTIN_SCENARIO_IDS,
+    DEMO_ACTIVE_ATTEMPT_ID,
+    DEMO_ADMIN,
+    DEMO_CLERK_ORG_ID,
+    DEMO_COMPLETED_ATTEMPT_ID,
+    DEMO_MANAGER,
+    DEMO_TRAINEE,
+)
+from dev.tokens import LOCAL_AZP, build_claims
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+# A fixed clock keeps regenerated files identical; invoke does not check expiry.
+ISSUED_AT = 1_790_000_000
+TEN_YEARS = 10 * 365 * 86_400
+ACTIVE, COMPLETED = str(DEMO_ACTIVE_ATTEMPT_ID), str(DEMO_COMPLETED_ATTEMPT_ID)
+SCENARIO = str(next(iter(BUILTIN_SCENARIO_IDS.values())))
+# Users the demo data does not have: resolve_principal provisions them from
+# their (verified) token, as it would for a member Clerk told us about late.
+OTHER_ORG = ("org_demo_globex", "user_events_globex_admin", "admin")
+TEAMMATE = (DEMO_CLERK_ORG_ID, "user_events_teammate", "trainee")
+
+
+def claims(user: str, role: str, org: str = DEMO_CLERK_ORG_ID, *, v1: bool = False) -> dict:
+    """A Clerk-shaped token's claims for a demo user."""
+    token = build_claims(org=org, user=user, role=role, v1=v1, now=ISSUED_AT, ttl=TEN_YEARS)
+    return token | {"sid": f"sess_events_{user}"}
+
+
+ADMIN = claims(DEMO_ADMIN, "admin")
+MANAGER = claims(DEMO_MANAGER, "manager")
+TRAINEE = claims(DEMO_TRAINEE, "trainee")
+
+
+@dataclass
+class Case:
+    """One sample request and the status it must get."""
+
+    name: str
+    status: int
+    method: str
+    path: str
+    route: str
+    claims: dict[str, Any] | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    base64_body: bool = False
+
+
+def attempt(name: str, status: int, method: str, action: str | None, who: dict | None, **kw: Any):
+    """A case on the demo trainee's in-progress attempt (or ``attempt_id``)."""
+    attempt_id = kw.pop("attempt_id", ACTIVE)
+    query = {"action": action} if action else {}
+    query |= kw.pop("query", {})
+    return Case(
+        name, status, method, f"/attempts/{attempt_id}", "/attempts/{attemptId}", who, query, **kw
+    )
+
+
+CASES = [
+    Case("get-health", 200, "GET", "/health", "/health"),
+    Case("get-me-admin", 200, "GET", "/me", "/me", ADMIN),
+    Case("get-me-manager", 200, "GET", "/me", "/me", MANAGER),
+    Case("get-me-trainee", 200, "GET", "/me", "/me", TRAINEE),
+    Case("get-me-trainee-v1-claims", 200, "GET", "/me", "/me", claims(DEMO_TRAINEE, "trainee", v1=True)),
+    Case("get-me-missing-org", 403, "GET", "/me", "/me", {"sub": DEMO_TRAINEE, "v": 2, "azp": LOCAL_AZP}),
+    Case("get-me-no-claims", 401, "GET", "/me", "/me"),
+    attempt("get-state-trainee", 200, "GET", "state", TRAINEE),
+    attempt("get-state-manager", 200, "GET", "state", MANAGER),
+    attempt("get-state-admin", 200, "GET", "state", ADMIN),
+    attempt("get-state-default-action", 200, "GET", None, TRAINEE),
+    attempt("get-state-other-org-admin", 404, "GET", "state", claims(*OTHER_ORG[1:], OTHER_ORG[0])),
+    attempt("get-state-teammate", 404, "GET", "state", claims(*TEAMMATE[1:], TEAMMATE[0])),
+    attempt("get-state-malformed-id", 422, "GET", "state", TRAINEE, attempt_id="not-a-uuid"),
+    attempt("get-unknown-action", 422, "GET", "teleport", TRAINEE),
+    attempt("get-info-manager", 200, "GET", "info", MANAGER),
+    attempt("get-stats-admin", 200, "GET", "stats", ADMIN, query={"type": "stats"}),
+    attempt("get-stats-active-manager", 200, "GET", "stats", MANAGER, query={"type": "active"}),
+    attempt("get-stats-active-trainee", 403, "GET", "stats", TRAINEE, query={"type": "active"}),
+    attempt("get-stats-optimization-admin", 200, "GET", "stats", ADMIN, query={"type": "optimization"}),
+    attempt("get-stats-optimization-manager", 403, "GET", "stats", MANAGER, query={"type": "optimization"}),
+    attempt("patch-optimize-clear-cache-admin", 200, "PATCH", "optimize", ADMIN, body={"operation": "clear_cache"}),
+    attempt("patch-save-manager", 403, "PATCH", "save", MANAGER, body={"answers": {}, "expected_version": 1}),
+    attempt("patch-save-stale-version", 409, "PATCH", "save", TRAINEE, body={"answers": {"q1": "a"}, "expected_version": 999}),
+    attempt("patch-save-trainee", 200, "PATCH", "save", TRAINEE, body={"answers": {"q1": "Budget is approved"}, "auto_save_data": {"step": 2}}, headers={"If-Match": '"1"'}),
+    attempt("patch-save-without-version", 428, "PATCH", "save", TRAINEE, body={"answers": {}}),
+    attempt("post-activity-trainee", 201, "POST", "activity", TRAINEE, body=[{"event_type": "call_started", "payload": {"source": "web"}}, {"event_type": "answer_changed", "payload": {"question": "q1"}}]),
+    attempt("post-activity-unknown-type", 422, "POST", "activity", TRAINEE, body=[{"event_type": "teleported"}]),
+    attempt("post-batch-moved", 308, "POST", "batch", TRAINEE, body={}),
+    attempt("post-missing-action", 422, "POST", None, TRAINEE, body={}),
+    Case("post-start-base64-body", 201, "POST", "/attempts", "/attempts", TRAINEE, body={"scenario_id": SCENARIO}, base64_body=True),
+    Case("post-start-invalid-json", 400, "POST", "/attempts", "/attempts", TRAINEE, body="{not json"),
+    Case("post-start-malformed-body", 422, "POST", "/attempts", "/attempts", TRAINEE, body={"scenario_id": "nope"}),
+    Case("post-start-trainee", 201, "POST", "/attempts", "/attempts", TRAINEE, body={"scenario_id": SCENARIO}),
+    attempt("post-submit-completed-again", 200, "POST", "submit", TRAINEE, body={}, attempt_id=COMPLETED),
+    attempt("post-submit-trainee-with-score", 403, "POST", "submit", TRAINEE, body={"score": 100}),
+    attempt("post-upload-request-trainee", 201, "POST", "upload", TRAINEE, body={"content_type": "audio/webm", "size_bytes": 48000}),
+    attempt("post-upload-wrong-type", 422, "POST", "upload", TRAINEE, body={"content_type": "text/html", "size_bytes": 10}),
+    attempt("post-submit-trainee", 200, "POST", "submit", TRAINEE, body={"status": "completed"}),
+]  # fmt: skip
+
+
+def event_for(case: Case) -> dict[str, Any]:
+    """The payload-2.0 event for one case."""
+    raw = b""
+    if case.body is not None:
+        raw = (case.body if isinstance(case.body, str) else json.dumps(case.body)).encode()
+    headers = [("Host", "localhost:3000"), ("User-Agent", "curl/8.5.0")]
+    if raw:
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))]
+    headers += list(case.headers.items())
+    target = f"{case.path}?{urlencode(case.query)}" if case.query else case.path
+    path_parameters = None
+    if "{attemptId}" in case.route:
+        path_parameters = {"attemptId": case.path.rsplit("/", 1)[1]}
+    event = build_event(
+        HttpRequest(case.method, target, headers, raw),
+        route_key=f"{case.method} {case.route}",
+        path_parameters=path_parameters,
+        claims=case.claims,
+        request_id=f"events-{case.name}",
+        now=ISSUED_AT,
+    )
+    event["headers"]["x-amzn-trace-id"] = "Root=1-00000000-000000000000000000000000"
+    if case.base64_body and raw:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    return event
+
+
+def main() -> int:
+    """Write every case to ``events/attempts-<case>.<status>.json``."""
+    EVENTS.mkdir(exist_ok=True)
+    for case in CASES:
+        path = EVENTS / f"attempts-{case.name}.{case.status}.json"
+        path.write_text(json.dumps(event_for(case), indent=2) + "\n")
+    print(f"wrote {len(CASES)} events to {EVENTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
