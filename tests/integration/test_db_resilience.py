@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg import errors as psycopg_errors
 
 from dev.postgres import EmbeddedPostgres, free_port
 from practice.config import Settings
@@ -90,7 +91,7 @@ def test_the_breaker_opens_after_five_failures_and_closes_when_the_server_return
 
 
 def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> None:
-    """BEGIN, the context, the statement and COMMIT leave before any answer arrives."""
+    """The context and the statement leave, with one Sync, before any answer arrives."""
     import psycopg
 
     trace = tmp_path / "libpq.trace"
@@ -99,8 +100,26 @@ def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> Non
         conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
         db._in_transaction(conn, None, lambda c: c.execute("select 1"))
         conn.pgconn.untrace()
-    directions = [line.split("\t")[0] for line in trace.read_text().splitlines() if line]
+    lines = [line.split("\t") for line in trace.read_text().splitlines() if line]
+    directions = [line[0] for line in lines]
     first_answer = directions.index("B")
     assert "F" not in directions[first_answer:], "the client waited for an answer mid-request"
+    messages = [line[2] for line in lines if line[0] == "F"]
+    assert messages.count("Sync") == 1
     sent = trace.read_text()
-    assert sent.index("begin") < sent.index("set_config") < sent.index("commit")
+    assert sent.index("set_config") < sent.index("select 1")
+
+
+def test_the_context_and_the_work_commit_or_roll_back_together(db: Database) -> None:
+    db.query(None, "create table if not exists pipeline_probe (v text)")
+    with pytest.raises(psycopg_errors.DivisionByZero):
+        db.run(
+            None,
+            lambda c: (
+                c.execute("insert into pipeline_probe values (current_setting('app.role'))"),
+                c.execute("select 1 / 0"),
+            ),
+        )
+    assert db.query(None, "select count(*) as n from pipeline_probe") == [{"n": 0}]
+    db.run(None, lambda c: c.execute("insert into pipeline_probe values ('kept')"))
+    assert db.query(None, "select v from pipeline_probe") == [{"v": "kept"}]

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from fastapi.encoders import jsonable_encoder
 from psycopg.types.json import Jsonb
 
 from practice.attempt_models import (
@@ -30,6 +29,7 @@ from practice.auth import Principal, Role
 from practice.cache import MISSING, TenantCache
 from practice.config import Settings
 from practice.db import Database
+from practice.encoding import json_row
 from practice.errors import (
     BadRequest,
     Conflict,
@@ -234,7 +234,7 @@ class AttemptService:
         rows = self.db.query(principal, _STATE, [attempt_id, principal.org_id])
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
-        state = jsonable_encoder(rows[0])
+        state = json_row(rows[0])
         self.cache.set(
             principal.org_id, key, state, self.settings.cache_ttl_state, tags=[_tag(attempt_id)]
         )
@@ -249,35 +249,33 @@ class AttemptService:
         rows = self.db.query(principal, _INFO, [attempt_id, principal.org_id])
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
-        row = rows[0]
-        info = jsonable_encoder(
-            {
-                "id": row["id"],
-                "status": row["status"],
-                "version": row["version"],
-                "trainee": {"user_id": row["clerk_user_id"], "display_name": row["trainee_name"]},
-                "scenario": {
-                    "id": row["scenario_id"],
-                    "title": row["scenario_title"],
-                    "difficulty": row["scenario_difficulty"],
-                    "category": row["scenario_category"],
-                },
-                "assignment": None
-                if row["assignment_id"] is None
-                else {
-                    "id": row["assignment_id"],
-                    "due_at": row["assignment_due_at"],
-                    "required": row["assignment_required"],
-                },
-                "started_at": row["started_at"],
-                "ended_at": row["ended_at"],
-                "duration_seconds": row["duration_seconds"],
-                "submitted_at": row["submitted_at"],
-                "score": row["score"],
-                "recording_path": row["recording_path"],
-                "updated_at": row["updated_at"],
-            }
-        )
+        row = json_row(rows[0])
+        info = {
+            "id": row["id"],
+            "status": row["status"],
+            "version": row["version"],
+            "trainee": {"user_id": row["clerk_user_id"], "display_name": row["trainee_name"]},
+            "scenario": {
+                "id": row["scenario_id"],
+                "title": row["scenario_title"],
+                "difficulty": row["scenario_difficulty"],
+                "category": row["scenario_category"],
+            },
+            "assignment": None
+            if row["assignment_id"] is None
+            else {
+                "id": row["assignment_id"],
+                "due_at": row["assignment_due_at"],
+                "required": row["assignment_required"],
+            },
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "duration_seconds": row["duration_seconds"],
+            "submitted_at": row["submitted_at"],
+            "score": row["score"],
+            "recording_path": row["recording_path"],
+            "updated_at": row["updated_at"],
+        }
         self.cache.set(
             principal.org_id, key, info, self.settings.cache_ttl_info, tags=[_tag(attempt_id)]
         )
@@ -300,7 +298,7 @@ class AttemptService:
         }
         rows = self.db.query(principal, _START, params, idempotent=False)
         if rows:
-            return jsonable_encoder(rows[0])
+            return json_row(rows[0])
         diagnosis = self.db.query(principal, _START_DIAGNOSIS, params)[0]
         if not diagnosis["scenario_ok"]:
             raise UnprocessableContent(
@@ -339,7 +337,7 @@ class AttemptService:
         rows = self.db.query(principal, _SAVE, params)
         if rows:
             self._forget(principal, attempt_id)
-            return jsonable_encoder(rows[0])
+            return json_row(rows[0])
         # Why nothing was written, read after the fact: under READ COMMITTED
         # this sees the write that beat us, so current_version is the new one.
         current = self._current(principal, attempt_id)
@@ -403,11 +401,11 @@ class AttemptService:
         if rows:
             self._forget(principal, attempt_id)
             self.cache.invalidate_tag(principal.org_id, f"scenario:{rows[0]['scenario_id']}")
-            return jsonable_encoder(rows[0]), True
+            return json_row(rows[0]), True
         rows = self.db.query(principal, _RESULT, [attempt_id, principal.org_id])
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
-        return jsonable_encoder(rows[0]), False
+        return json_row(rows[0]), False
 
     # -- uploads -------------------------------------------------------------
 
@@ -488,7 +486,7 @@ class AttemptService:
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
         self._forget(principal, attempt_id)
-        return jsonable_encoder(rows[0] | {"size_bytes": head["ContentLength"]})
+        return json_row(rows[0] | {"size_bytes": head["ContentLength"]})
 
     def _head(self, key: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
@@ -528,7 +526,7 @@ class AttemptService:
         if cached is not MISSING:
             return cached
         rows = self.db.query(principal, _STATISTICS, [scenario_id])
-        stats = jsonable_encoder({"scenario_id": scenario_id, **(rows[0] if rows else {})})
+        stats = json_row({"scenario_id": scenario_id, **(rows[0] if rows else {})})
         self.cache.set(
             principal.org_id,
             key,
@@ -543,12 +541,12 @@ class AttemptService:
         principal.require(Role.ADMIN, Role.MANAGER)
         scenario_id = self._scenario_of(principal, attempt_id)
         rows = self.db.query(principal, _ACTIVE, [scenario_id])
-        return jsonable_encoder({"scenario_id": scenario_id, "attempts": rows})
+        return {"scenario_id": str(scenario_id), "attempts": [json_row(r) for r in rows]}
 
     def optimization(self, principal: Principal) -> dict[str, Any]:
         """Cache, pool and breaker state of this container (admins)."""
         principal.require(Role.ADMIN)
-        return jsonable_encoder({"cache": self.cache.stats(), **self.db.stats()})
+        return {"cache": self.cache.stats(), **self.db.stats()}
 
     def optimize(self, principal: Principal, body: Optimize) -> dict[str, Any]:
         """Clear this container's cache or preload attempt states into it (admins)."""
@@ -559,7 +557,7 @@ class AttemptService:
             raise UnprocessableContent("preload needs attempt_ids", field="attempt_ids")
         rows = self.db.query(principal, _STATES, [body.attempt_ids, principal.org_id])
         for row in rows:
-            state = jsonable_encoder(row)
+            state = json_row(row)
             self.cache.set(
                 principal.org_id,
                 ("state", row["id"], _viewer(principal)),

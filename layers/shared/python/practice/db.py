@@ -225,10 +225,10 @@ class Database:
     ) -> T:
         """Run ``work(conn)`` in one transaction carrying the caller's RLS context.
 
-        The connection is in pipeline mode: BEGIN, the context, the statements
-        ``work`` queues and COMMIT travel together, so work that only queues
-        statements and returns their cursors costs one network round trip (the
-        cursors are read after the commit). Transient failures are retried with
+        The connection is in pipeline mode: the context, the statements ``work``
+        queues and the Sync that commits them travel together, so work that only
+        queues statements and returns their cursors costs one network round trip
+        (the cursors are read after the commit). Transient failures are retried with
         backoff and jitter only when the work is safe to repeat; an unreachable
         database becomes a 503.
         """
@@ -254,12 +254,15 @@ class Database:
         principal: Principal | None,
         work: Callable[[psycopg.Connection], T],
     ) -> T:
+        # In pipeline mode everything up to the Sync that closes the pipeline
+        # runs as one implicit transaction: the context, the work's statements
+        # and the commit (or, on any error, the rollback of all of it) without
+        # BEGIN and COMMIT statements of their own. The transaction-local
+        # context ends with it.
         try:
             with conn.pipeline():
-                conn.execute("begin")
                 conn.execute(SET_CONTEXT, self._context(principal))
                 result = work(conn)
-                conn.execute("commit")
         except BaseException:
             if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.rollback()
