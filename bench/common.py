@@ -67,10 +67,12 @@ def p50_p99(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
-    """A small aligned table: what, figure, baseline, ratio."""
+def print_table(
+    title: str, rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None
+) -> None:
+    """A small aligned table; the default header is what, figure, baseline, ratio."""
     print(f"\n== {title}")
-    header = ("measure", "figure", "baseline (same run)", "ratio")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    header = header or ("measure", "figure", "baseline (same run)", "ratio")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

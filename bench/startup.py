@@ -45,8 +45,8 @@ def import_ms(statement: str, env: dict[str, str]) -> float:
     return total_us / 1000
 
 
-def main() -> None:
-    """Measure and print issue 2's figures."""
+def main(argv: list[str] | None = None) -> None:
+    """Measure and print issue 2's figures (no arguments)."""
     with bench_database() as db:
         use_function_environment(db.app_url)
         env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers/shared/python'}:{ROOT}"}
