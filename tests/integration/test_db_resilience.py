@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> Non
     with db.pool.connection() as conn, trace.open("w") as out:
         conn.pgconn.trace(out.fileno())
         conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        db._in_transaction(conn, None, lambda c: c.execute("select 1"))
+        with db._scoped(conn, None):
+            conn.execute("select 1")
         conn.pgconn.untrace()
     lines = [line.split("\t") for line in trace.read_text().splitlines() if line]
     directions = [line[0] for line in lines]
@@ -123,3 +125,14 @@ def test_the_context_and_the_work_commit_or_roll_back_together(db: Database) -> 
     assert db.query(None, "select count(*) as n from pipeline_probe") == [{"n": 0}]
     db.run(None, lambda c: c.execute("insert into pipeline_probe values ('kept')"))
     assert db.query(None, "select v from pipeline_probe") == [{"v": "kept"}]
+
+
+def test_a_transaction_block_reads_between_statements_under_one_context(db: Database) -> None:
+    from practice.auth import Principal, Role
+
+    principal = Principal("user_block", uuid.uuid4(), Role.MANAGER)
+    with db.transaction(principal) as conn:
+        role = conn.execute("select current_setting('app.role') as r").fetchone()["r"]
+        user = conn.execute("select current_setting('app.user_id') as u").fetchone()["u"]
+    assert (role, user) == ("manager", "user_block")
+    assert db.query(None, "select current_setting('app.role', true) as r")[0]["r"] in ("", None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import select
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -232,11 +233,26 @@ class Database:
         backoff and jitter only when the work is safe to repeat; an unreachable
         database becomes a 503.
         """
+        with self._guarded():
+            for attempt in self._retrying(idempotent):
+                with attempt, self.pool.connection() as conn, self._scoped(conn, principal):
+                    result = work(conn)
+        return result
+
+    @contextmanager
+    def transaction(self, principal: Principal | None) -> Iterator[psycopg.Connection]:
+        """The caller's transaction as a ``with`` block, for work that reads results
+        between statements. Not retried (a block cannot be re-run): prefer ``run``."""
+        with self._guarded(), self.pool.connection() as conn, self._scoped(conn, principal):
+            yield conn
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        # The breaker counts requests, not attempts: a request that could not
+        # reach the database after its retries is one failure.
         self.breaker.before_call()
         try:
-            for attempt in self._retrying(idempotent):
-                with attempt, self.pool.connection() as conn:
-                    result = self._in_transaction(conn, principal, work)
+            yield
         except Exception as exc:
             if not is_unreachable(exc):
                 self.breaker.record_success()  # the database answered; the work failed
@@ -246,28 +262,24 @@ class Database:
                 "the database is unreachable", retry_after=self.breaker.retry_after() or 1
             ) from exc
         self.breaker.record_success()
-        return result
 
-    def _in_transaction(
-        self,
-        conn: psycopg.Connection,
-        principal: Principal | None,
-        work: Callable[[psycopg.Connection], T],
-    ) -> T:
+    @contextmanager
+    def _scoped(
+        self, conn: psycopg.Connection, principal: Principal | None
+    ) -> Iterator[psycopg.Connection]:
         # In pipeline mode everything up to the Sync that closes the pipeline
-        # runs as one implicit transaction: the context, the work's statements
+        # runs as one implicit transaction: the context, the block's statements
         # and the commit (or, on any error, the rollback of all of it) without
         # BEGIN and COMMIT statements of their own. The transaction-local
         # context ends with it.
         try:
             with conn.pipeline():
                 conn.execute(SET_CONTEXT, self._context(principal))
-                result = work(conn)
+                yield conn
         except BaseException:
             if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.rollback()
             raise
-        return result
 
     def query(
         self,
