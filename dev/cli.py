@@ -115,10 +115,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Load demo data through dev/seed.py."""
+    from dev.seed import SeedError
     from dev.stack import load_demo_data
 
     with _prepared_database() as database:
-        print(load_demo_data(database.admin_url, attempts=args.attempts))
+        try:
+            print(load_demo_data(database.admin_url, attempts=args.attempts, seed=args.seed))
+        except SeedError as exc:
+            print(f"seed: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -244,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending migrations")
     seed = commands.add_parser("seed", help="load demo data (dev/seed.py)")
     seed.add_argument("--attempts", type=int, default=None, help="attempts to generate")
+    seed.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
     commands.add_parser("psql", help="psql on the local database")
 
     token = commands.add_parser("token", help="mint a local token")

@@ -202,12 +202,14 @@ def seed_module() -> Any | None:
     return importlib.import_module("dev.seed")
 
 
-def load_demo_data(admin_url: str, attempts: int | None = None) -> str:
+def load_demo_data(admin_url: str, attempts: int | None = None, seed: int | None = None) -> str:
     """Run ``dev.seed.load_demo_data``; a line saying what happened."""
     seed = seed_module()
     if seed is None or not hasattr(seed, "load_demo_data"):
         return "no demo data: dev/seed.py (load_demo_data) does not exist yet"
     kwargs = {} if attempts is None else {"attempts": attempts}
+    if seed is not None:
+        kwargs["seed"] = seed
     result = seed.load_demo_data(admin_url, **kwargs)
     return f"demo data loaded: {result}" if result is not None else "demo data loaded"
 
