@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from practice.attempt_models import (
     ActivityBatch,
-    ActivityList,
     ConfirmUpload,
     Optimize,
     RequestUpload,
@@ -18,7 +17,7 @@ from practice.attempt_models import (
     StartAttempt,
     SubmitAttempt,
 )
-from practice.attempts import AttemptService, attempt_path, etag, parse_version_header
+from practice.attempts import AttemptService, attempt_path, etag, etag_matches
 from practice.auth import Principal
 from practice.cache import TenantCache
 from practice.config import get_settings
@@ -80,7 +79,7 @@ async def read_attempt(
         return JSONResponse(attempts.statistics(principal, attempt_id))
     state = attempts.state(principal, attempt_id)
     tag = etag(state["version"])
-    if if_none_match is not None and parse_version_header(if_none_match) == state["version"]:
+    if etag_matches(if_none_match, state["version"]):
         return Response(status_code=304, headers={"ETag": tag})
     return JSONResponse(state, headers={"ETag": tag})
 
@@ -91,11 +90,12 @@ async def act_on_attempt(
 ) -> Response:
     """`?action=activity|submit|upload` (`batch` moved to `/attempts/batch`)."""
     if action == "batch":
-        return RedirectResponse("/attempts/batch", status_code=308)
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
     if action == "activity":
-        body = await read_body(request, ActivityBatch | ActivityList)
-        events = body.events if isinstance(body, ActivityBatch) else body.root
-        return JSONResponse(attempts.log_activity(principal, attempt_id, events), status_code=201)
+        body = await read_body(request, ActivityBatch)
+        return JSONResponse(
+            attempts.log_activity(principal, attempt_id, body.events), status_code=201
+        )
     if action == "submit":
         result, _ended_now = attempts.submit(
             principal, attempt_id, await read_body(request, SubmitAttempt)

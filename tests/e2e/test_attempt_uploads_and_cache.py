@@ -139,14 +139,14 @@ def test_confirm_of_a_missing_object_or_a_foreign_key_records_nothing(
 ) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
-    missing = f"recordings/{trainee.org_id}/{attempt['id']}/never-uploaded.wav"
+    missing = f"recordings/{trainee.org_id}/{attempt['id']}/{uuid.uuid4()}.wav"
     reply = call(
         attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": missing})
     )
     assert reply.status == 422
     assert "nothing was uploaded" in reply.problem["detail"]
     other = start(call, trainee, world.scenarios["a"])
-    foreign = f"recordings/{trainee.org_id}/{other['id']}/x.wav"
+    foreign = f"recordings/{trainee.org_id}/{other['id']}/{uuid.uuid4()}.wav"
     reply = call(
         attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": foreign})
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The activity a client may log. A closed set keeps the log queryable: the
 # reporting side counts these names, and a typo would silently split a series.
@@ -29,6 +29,7 @@ ActivityType = Literal[
     "client_error",
 ]
 MAX_ACTIVITY_EVENTS = 100
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class _Strict(BaseModel):
@@ -57,19 +58,27 @@ class ActivityEvent(_Strict):
 
     event_type: ActivityType
     payload: dict[str, Any] = Field(default_factory=dict)
-    occurred_at: datetime | None = None
+    # With a zone, so it means one instant whatever the server's time zone.
+    occurred_at: AwareDatetime | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        # Client clocks drift; a few minutes ahead is tolerated, more is a bug.
+        if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("occurred_at is in the future")
+        return value
 
 
 class ActivityBatch(_Strict):
-    """`POST /attempts/{id}?action=activity` as an object."""
+    """`POST /attempts/{id}?action=activity`: ``{"events": [...]}`` or the bare list."""
 
     events: list[ActivityEvent] = Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)
 
-
-class ActivityList(RootModel[list[ActivityEvent]]):
-    """`POST /attempts/{id}?action=activity` as a bare list."""
-
-    root: list[ActivityEvent] = Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_a_bare_list(cls, value: Any) -> Any:
+        return {"events": value} if isinstance(value, list) else value
 
 
 class SubmitAttempt(_Strict):
@@ -78,7 +87,9 @@ class SubmitAttempt(_Strict):
     status: Literal["completed", "abandoned"] = "completed"
     answers: dict[str, Any] | None = None
     transcript_text: str | None = None
-    score: Decimal | None = Field(default=None, ge=0, le=100)
+    score: Decimal | None = Field(
+        default=None, ge=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False
+    )
     score_breakdown: dict[str, Any] | None = None
     kpis: dict[str, Any] | None = None
     feedback_text: str | None = None

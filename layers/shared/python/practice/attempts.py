@@ -8,12 +8,14 @@ network round trip with the RLS context (see ``Database.run``).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from practice.attempt_models import (
@@ -36,6 +38,7 @@ from practice.errors import (
     Forbidden,
     NotFound,
     PreconditionRequired,
+    ServiceUnavailable,
     UnprocessableContent,
 )
 from practice.storage import s3_client
@@ -86,7 +89,7 @@ select a.id, a.status, a.version, a.clerk_user_id, a.started_at, a.ended_at,
        asg.id as assignment_id, asg.due_at as assignment_due_at,
        asg.required as assignment_required
 from scenario_attempts a
-join scenarios s on s.id = a.scenario_id
+left join scenarios s on s.id = a.scenario_id
 left join org_members m on m.org_id = a.org_id and m.user_id = a.clerk_user_id
 left join assignments asg on asg.id = a.assignment_id
 where a.id = %s and a.org_id = %s
@@ -126,7 +129,8 @@ inserted as (
 ),
 touched as (
     update scenario_attempts a
-       set last_activity_at = greatest(a.last_activity_at, (select max(occurred_at) from inserted))
+       set last_activity_at = greatest(
+               a.last_activity_at, least((select max(occurred_at) from inserted), now()))
       from target t
      where a.id = t.id and a.status = 'in_progress'
     returning a.id
@@ -145,13 +149,13 @@ update scenario_attempts
        duration_seconds = greatest(0, round(extract(epoch from now() - started_at)))::int,
        answers = coalesce(%(answers)s, answers),
        transcript_text = coalesce(%(transcript_text)s, transcript_text),
-       score = %(score)s,
-       score_breakdown = %(score_breakdown)s,
-       kpis = %(kpis)s,
-       feedback_text = %(feedback_text)s,
-       feedback_json = %(feedback_json)s,
-       manager_comments = %(manager_comments)s,
-       scored_by = case when %(score)s::numeric is not null then %(user_id)s end,
+       score = coalesce(%(score)s, score),
+       score_breakdown = coalesce(%(score_breakdown)s, score_breakdown),
+       kpis = coalesce(%(kpis)s, kpis),
+       feedback_text = coalesce(%(feedback_text)s, feedback_text),
+       feedback_json = coalesce(%(feedback_json)s, feedback_json),
+       manager_comments = coalesce(%(manager_comments)s, manager_comments),
+       scored_by = case when %(score)s::numeric is not null then %(user_id)s else scored_by end,
        version = version + 1,
        updated_at = now()
  where id = %(id)s and org_id = %(org_id)s and status = 'in_progress'
@@ -166,6 +170,7 @@ _RECORD_RECORDING = """
 update scenario_attempts
    set recording_path = %(key)s, version = version + 1, updated_at = now()
  where id = %(id)s and org_id = %(org_id)s
+   and (status = 'in_progress' or recording_path is null)
 returning id, version, recording_path, updated_at
 """
 
@@ -186,7 +191,7 @@ def _tag(attempt_id: UUID) -> str:
 def _viewer(principal: Principal) -> str:
     # Cached reads differ by who looks (RLS): admins of an org all see the
     # same rows, managers and trainees each see their own slice.
-    return "admin" if principal.role is Role.ADMIN else f"user:{principal.user_id}"
+    return "admin" if principal.role is Role.ADMIN else f"{principal.role}:{principal.user_id}"
 
 
 def attempt_path(attempt_id: UUID) -> str:
@@ -194,14 +199,25 @@ def attempt_path(attempt_id: UUID) -> str:
     return f"/attempts/{attempt_id}"
 
 
-def parse_version_header(raw: str | None) -> int | None:
-    """The version inside an ``If-Match``/``If-None-Match`` value (``"3"``, ``W/"3"``)."""
+def parse_version_header(raw: str | None, header: str = "If-Match") -> int | None:
+    """The version inside an ``If-Match`` value (``"3"``, ``W/"3"`` or ``3``)."""
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise BadRequest(f"the header value {raw!r} is not an attempt version", field="If-Match")
+    # Versions are positive int4s: ten digits at most.
+    if not value.isdigit() or len(value) > 10:
+        raise BadRequest(f"the {header} value {raw[:40]!r} is not an attempt version", field=header)
     return int(value)
+
+
+def etag_matches(raw: str | None, version: int) -> bool:
+    """Whether an ``If-None-Match`` value (``*``, one tag or a list) names ``version``."""
+    if raw is None:
+        return False
+    if raw.strip() == "*":
+        return True
+    tags = (tag.strip().removeprefix("W/").strip('"') for tag in raw.split(","))
+    return str(version) in tags
 
 
 def etag(version: int) -> str:
@@ -296,7 +312,12 @@ class AttemptService:
             "vapi_call_id": body.vapi_call_id,
             "metadata": Jsonb(body.metadata),
         }
-        rows = self.db.query(principal, _START, params, idempotent=False)
+        try:
+            rows = self.db.query(principal, _START, params, idempotent=False)
+        except UniqueViolation as exc:
+            raise Conflict(
+                "vapi_call_id is already linked to an attempt", field="vapi_call_id"
+            ) from exc
         if rows:
             return json_row(rows[0])
         diagnosis = self.db.query(principal, _START_DIAGNOSIS, params)[0]
@@ -334,7 +355,8 @@ class AttemptService:
             "auto_save_data": _json(body.auto_save_data),
             "expected_version": expected,
         }
-        rows = self.db.query(principal, _SAVE, params)
+        # Not retried: after a commit whose answer was lost, a repeat would 409.
+        rows = self.db.query(principal, _SAVE, params, idempotent=False)
         if rows:
             self._forget(principal, attempt_id)
             return json_row(rows[0])
@@ -412,6 +434,11 @@ class AttemptService:
     def _recording_prefix(self, principal: Principal, attempt_id: UUID) -> str:
         return f"recordings/{principal.org_id}/{attempt_id}/"
 
+    def _is_recording_key(self, principal: Principal, attempt_id: UUID, key: str) -> bool:
+        # Exactly the shape request_upload issues: prefix, a UUID, an extension.
+        prefix = re.escape(self._recording_prefix(principal, attempt_id))
+        return re.fullmatch(prefix + r"[0-9a-f-]{36}\.[a-z0-9.+-]{1,20}", key) is not None
+
     def _check_uploadable(self, principal: Principal, attempt_id: UUID) -> None:
         verdict = self.db.query(principal, _VALIDATE_UPLOAD, [attempt_id])[0]
         if verdict["reason"] == "not_found":
@@ -470,9 +497,9 @@ class AttemptService:
         and ``recording_path``.
         """
         self._check_uploadable(principal, attempt_id)
-        if not body.key.startswith(self._recording_prefix(principal, attempt_id)):
+        if not self._is_recording_key(principal, attempt_id, body.key):
             raise UnprocessableContent(
-                "key is not under this attempt's recording prefix", field="key"
+                "key is not a recording key this API issued for this attempt", field="key"
             )
         head = self._head(body.key)
         problem = self._recording_problem(head)
@@ -483,8 +510,8 @@ class AttemptService:
             )
         params = {"id": attempt_id, "org_id": principal.org_id, "key": body.key}
         rows = self.db.query(principal, _RECORD_RECORDING, params)
-        if not rows:
-            raise NotFound(f"attempt {attempt_id} not found")
+        if not rows:  # a concurrent confirm recorded one first
+            raise Conflict(f"attempt {attempt_id} already has its recording")
         self._forget(principal, attempt_id)
         return json_row(rows[0] | {"size_bytes": head["ContentLength"]})
 
@@ -497,7 +524,7 @@ class AttemptService:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404:
                 raise UnprocessableContent(f"nothing was uploaded at {key}", field="key") from exc
-            raise
+            raise ServiceUnavailable("the recording store did not answer", retry_after=5) from exc
 
     def _recording_problem(self, head: dict[str, Any]) -> str | None:
         size = head.get("ContentLength", 0)
@@ -546,13 +573,14 @@ class AttemptService:
     def optimization(self, principal: Principal) -> dict[str, Any]:
         """Cache, pool and breaker state of this container (admins)."""
         principal.require(Role.ADMIN)
-        return {"cache": self.cache.stats(), **self.db.stats()}
+        return {"cache": self.cache.stats(principal.org_id), **self.db.stats()}
 
     def optimize(self, principal: Principal, body: Optimize) -> dict[str, Any]:
         """Clear this container's cache or preload attempt states into it (admins)."""
         principal.require(Role.ADMIN)
         if body.operation == "clear_cache":
-            return {"operation": "clear_cache", "cleared": self.cache.clear()}
+            cleared = self.cache.clear_org(principal.org_id)
+            return {"operation": "clear_cache", "cleared": cleared}
         if not body.attempt_ids:
             raise UnprocessableContent("preload needs attempt_ids", field="attempt_ids")
         rows = self.db.query(principal, _STATES, [body.attempt_ids, principal.org_id])

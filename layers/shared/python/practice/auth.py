@@ -125,10 +125,16 @@ def resolve_principal(db: Any, cache: Any, identity: Identity, ttl: float) -> Pr
     rows = db.query(None, _RESOLVE, [identity.clerk_org_id, identity.user_id, identity.role.value])
     if not rows:
         raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
-    principal = Principal(identity.user_id, rows[0]["org_id"], identity.role, identity.clerk_org_id)
+    # The lesser of the token's role and the stored one: Clerk's token is signed
+    # but lives a minute; a demotion recorded here (by an admin, or by Clerk's
+    # webhook) takes effect at once.
+    role = min(identity.role, Role(rows[0]["member_role"]), key=_RANK.__getitem__)
+    principal = Principal(identity.user_id, rows[0]["org_id"], role, identity.clerk_org_id)
     cache.set(_DIRECTORY_ORG, key, principal, ttl)
     return principal
 
+
+_RANK = {Role.TRAINEE: 0, Role.MANAGER: 1, Role.ADMIN: 2}
 
 # Principals are cached before the org is known, under a reserved org id that
 # no tenant can have (orgs get random v4 UUIDs; this is the nil UUID).

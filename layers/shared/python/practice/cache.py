@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,8 @@ class TenantCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self._org_hits: Counter[UUID] = Counter()
+        self._org_misses: Counter[UUID] = Counter()
 
     @staticmethod
     def _key(org_id: UUID, key: tuple) -> tuple:
@@ -52,8 +54,10 @@ class TenantCache:
             entry = self._entries.get(full)
             if entry is None:
                 self.misses += 1
+                self._org_misses[org_id] += 1
                 return MISSING
             self.hits += 1
+            self._org_hits[org_id] += 1
             return entry.value
 
     def set(
@@ -99,16 +103,31 @@ class TenantCache:
             self._by_tag.clear()
             return size
 
-    def stats(self) -> dict[str, Any]:
-        """Size, hits, misses and hit rate since the container started."""
+    def clear_org(self, org_id: UUID) -> int:
+        """Drop every entry of one org; returns how many there were."""
+        with self._lock:
+            keys = [key for key in self._entries if key[0] == org_id]
+            for key in keys:
+                del self._entries[key]
+            for tag in [tag for tag in self._by_tag if tag[0] == org_id]:
+                del self._by_tag[tag]
+            return len(keys)
+
+    def stats(self, org_id: UUID | None = None) -> dict[str, Any]:
+        """Size, hits, misses and hit rate since the container started: of one org
+        when ``org_id`` is given (what a tenant's admin may see), else of all."""
         with self._lock:
             self._entries.expire()
-            total = self.hits + self.misses
+            if org_id is None:
+                size, hits, misses = len(self._entries), self.hits, self.misses
+            else:
+                size = sum(1 for key in self._entries if key[0] == org_id)
+                hits, misses = self._org_hits[org_id], self._org_misses[org_id]
+            total = hits + misses
             return {
-                "size": len(self._entries),
+                "size": size,
                 "max_size": self._entries.maxsize,
-                "hits": self.hits,
-                "misses": self.misses,
-                "hit_rate": round(self.hits / total, 4) if total else 0.0,
-                "tags": len(self._by_tag),
+                "hits": hits,
+                "misses": misses,
+                "hit_rate": round(hits / total, 4) if total else 0.0,
             }

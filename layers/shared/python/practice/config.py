@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     cache_ttl_info: float = 300.0
     cache_ttl_stats: float = 120.0
     cache_ttl_batch: float = 60.0
-    cache_ttl_org: float = 300.0
+    # Principals (Clerk org → our org, stored role): short, so a removed member
+    # or a demotion reaches every warm container within a minute.
+    cache_ttl_org: float = 60.0
 
     # HTTP
     max_body_bytes: int = 256 * 1024

@@ -4,17 +4,18 @@ limits, the caller's principal, and the Lambda handler around Mangum."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +24,8 @@ from practice.auth import Principal, claims_from_event, identity_from_claims, re
 from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import BadRequest, PayloadTooLarge, ProblemError, UnprocessableContent
+from practice.errors import PayloadTooLarge, ProblemError, UnprocessableContent
+from practice.json_input import parse_json
 from practice.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
@@ -60,6 +62,20 @@ async def _on_validation(_request: Request, exc: RequestValidationError) -> JSON
 async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
     return problem_response(exc.status_code, title, str(exc.detail), headers=exc.headers)
+
+
+async def _on_data_error(request: Request, exc: psycopg.errors.DataError) -> JSONResponse:
+    # Class 22: a value the database refused (out of range, malformed). Input
+    # checks should catch these first; this keeps any that slip through a 4xx.
+    logger.warning("data error", extra={"path": request.url.path, "sqlstate": exc.sqlstate})
+    return problem_response(422, "Unprocessable Content", "a value in the request is out of range")
+
+
+async def _on_query_canceled(request: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
+    logger.warning("statement timeout", extra={"path": request.url.path})
+    return problem_response(
+        503, "Service Unavailable", "the database took too long", headers={"Retry-After": "1"}
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -109,6 +125,8 @@ def create_app(*, title: str, max_body_bytes: int) -> FastAPI:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(psycopg.errors.DataError, _on_data_error)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _on_query_canceled)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
@@ -121,11 +139,7 @@ _adapter = lru_cache(maxsize=64)(TypeAdapter)
 async def read_body[M](request: Request, model: type[M] | TypeAdapter[M]) -> M:
     """The JSON body validated against ``model``: 400 when it is not JSON, 422
     naming each wrong field when it does not fit."""
-    raw = await request.body()
-    try:
-        document = json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    document = parse_json(await request.body())
     adapter = model if isinstance(model, TypeAdapter) else _adapter(model)
     try:
         return adapter.validate_python(document)
@@ -157,7 +171,13 @@ def _ensure_event_loop() -> None:
 
 def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any], dict]:
     """The Lambda entry point: Mangum inside Powertools logging, tracing and metrics."""
-    asgi = Mangum(app, lifespan="off", api_gateway_base_path=base_path or "/")
+    # Mangum base64-encodes content types it does not know as text.
+    asgi = Mangum(
+        app,
+        lifespan="off",
+        api_gateway_base_path=base_path or "/",
+        text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON],
+    )
 
     @logger.inject_lambda_context(
         correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True

@@ -1,0 +1,77 @@
+"""Request JSON that PostgreSQL will accept: parsed strictly, checked once.
+
+Python's json module accepts what PostgreSQL's json and text types refuse
+(NaN and Infinity, NUL characters, lone surrogates) and recurses without
+bound; each would otherwise surface as a database error after validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from practice.errors import BadRequest, UnprocessableContent
+
+MAX_DEPTH = 32
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _find_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
+    if depth > MAX_DEPTH:
+        return path, f"is nested more than {MAX_DEPTH} levels deep"
+    if isinstance(value, str):
+        return None if _storable_text(value) else (path, "contains a NUL or unpaired surrogate")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _storable_text(key):
+                return path, "has a key with a NUL or unpaired surrogate"
+            found = _find_problem(item, f"{path}.{key}", depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_problem(item, f"{path}.{index}", depth + 1)
+            if found:
+                return found
+    return None
+
+
+def parse_json(raw: bytes) -> Any:
+    """The request body as JSON (None when empty); 400 when it is not JSON, 422
+    naming the place of a value the database could not store."""
+    if not raw:
+        return None
+    try:
+        document = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+    except RecursionError as exc:
+        raise BadRequest("the body is nested too deeply") from exc
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    problem = _find_problem(document, "body", 0)
+    if problem:
+        field, message = problem
+        raise UnprocessableContent(
+            f"{field} {message}", errors=[{"field": field, "message": message}]
+        )
+    return document
