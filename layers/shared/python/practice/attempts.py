@@ -244,29 +244,44 @@ class AttemptService:
     def state(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
         """The attempt's working state (cached for the state TTL)."""
         key = ("state", attempt_id, _viewer(principal))
+        return self._cached(
+            principal,
+            key,
+            self.settings.cache_ttl_state,
+            _tag(attempt_id),
+            lambda: json_row(self._one(principal, _STATE, attempt_id)),
+        )
+
+    def _cached(
+        self, principal: Principal, key: tuple, ttl: float, tag: str, load: Any
+    ) -> dict[str, Any]:
         cached = self.cache.get(principal.org_id, key)
         if cached is not MISSING:
             return cached
-        rows = self.db.query(principal, _STATE, [attempt_id, principal.org_id])
+        value = load()
+        self.cache.set(principal.org_id, key, value, ttl, tags=[tag])
+        return value
+
+    def _one(self, principal: Principal, sql: str, attempt_id: UUID) -> dict[str, Any]:
+        rows = self.db.query(principal, sql, [attempt_id, principal.org_id])
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
-        state = json_row(rows[0])
-        self.cache.set(
-            principal.org_id, key, state, self.settings.cache_ttl_state, tags=[_tag(attempt_id)]
-        )
-        return state
+        return rows[0]
 
     def info(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
         """The attempt with its scenario, assignment and trainee (cached for the info TTL)."""
         key = ("info", attempt_id, _viewer(principal))
-        cached = self.cache.get(principal.org_id, key)
-        if cached is not MISSING:
-            return cached
-        rows = self.db.query(principal, _INFO, [attempt_id, principal.org_id])
-        if not rows:
-            raise NotFound(f"attempt {attempt_id} not found")
-        row = json_row(rows[0])
-        info = {
+        return self._cached(
+            principal,
+            key,
+            self.settings.cache_ttl_info,
+            _tag(attempt_id),
+            lambda: self._load_info(principal, attempt_id),
+        )
+
+    def _load_info(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
+        row = json_row(self._one(principal, _INFO, attempt_id))
+        return {
             "id": row["id"],
             "status": row["status"],
             "version": row["version"],
@@ -292,10 +307,6 @@ class AttemptService:
             "recording_path": row["recording_path"],
             "updated_at": row["updated_at"],
         }
-        self.cache.set(
-            principal.org_id, key, info, self.settings.cache_ttl_info, tags=[_tag(attempt_id)]
-        )
-        return info
 
     # -- writes --------------------------------------------------------------
 
@@ -332,10 +343,7 @@ class AttemptService:
         )
 
     def _current(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
-        rows = self.db.query(principal, _CURRENT, [attempt_id, principal.org_id])
-        if not rows:
-            raise NotFound(f"attempt {attempt_id} not found")
-        return rows[0]
+        return self._one(principal, _CURRENT, attempt_id)
 
     def save(
         self, principal: Principal, attempt_id: UUID, body: SaveAttempt, if_match: str | None
@@ -424,10 +432,7 @@ class AttemptService:
             self._forget(principal, attempt_id)
             self.cache.invalidate_tag(principal.org_id, f"scenario:{rows[0]['scenario_id']}")
             return json_row(rows[0]), True
-        rows = self.db.query(principal, _RESULT, [attempt_id, principal.org_id])
-        if not rows:
-            raise NotFound(f"attempt {attempt_id} not found")
-        return json_row(rows[0]), False
+        return json_row(self._one(principal, _RESULT, attempt_id)), False
 
     # -- uploads -------------------------------------------------------------
 
@@ -540,28 +545,19 @@ class AttemptService:
     # -- statistics and maintenance -----------------------------------------
 
     def _scenario_of(self, principal: Principal, attempt_id: UUID) -> UUID:
-        rows = self.db.query(principal, _SCENARIO_OF, [attempt_id, principal.org_id])
-        if not rows:
-            raise NotFound(f"attempt {attempt_id} not found")
-        return rows[0]["scenario_id"]
+        return self._one(principal, _SCENARIO_OF, attempt_id)["scenario_id"]
 
     def statistics(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
         """Seed 004's statistics for the attempt's scenario, as far as the caller sees."""
         scenario_id = self._scenario_of(principal, attempt_id)
         key = ("stats", scenario_id, _viewer(principal))
-        cached = self.cache.get(principal.org_id, key)
-        if cached is not MISSING:
-            return cached
-        rows = self.db.query(principal, _STATISTICS, [scenario_id])
-        stats = json_row({"scenario_id": scenario_id, **(rows[0] if rows else {})})
-        self.cache.set(
-            principal.org_id,
-            key,
-            stats,
-            self.settings.cache_ttl_stats,
-            tags=[f"scenario:{scenario_id}"],
-        )
-        return stats
+
+        def load() -> dict[str, Any]:
+            rows = self.db.query(principal, _STATISTICS, [scenario_id])
+            return json_row({"scenario_id": scenario_id, **(rows[0] if rows else {})})
+
+        ttl = self.settings.cache_ttl_stats
+        return self._cached(principal, key, ttl, f"scenario:{scenario_id}", load)
 
     def active(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
         """In-progress attempts on the attempt's scenario with idle minutes (coaches)."""

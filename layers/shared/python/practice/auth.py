@@ -23,6 +23,7 @@ class Role(StrEnum):
 # Clerk's built-in roles are org:admin and org:member; deployments add
 # org:manager and org:trainee. Anything unknown gets the least privilege.
 _CLERK_ROLES = {"admin": Role.ADMIN, "manager": Role.MANAGER}
+_RANK = {Role.TRAINEE: 0, Role.MANAGER: 1, Role.ADMIN: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +134,6 @@ def resolve_principal(db: Any, cache: Any, identity: Identity, ttl: float) -> Pr
     cache.set(_DIRECTORY_ORG, key, principal, ttl)
     return principal
 
-
-_RANK = {Role.TRAINEE: 0, Role.MANAGER: 1, Role.ADMIN: 2}
 
 # Principals are cached before the org is known, under a reserved org id that
 # no tenant can have (orgs get random v4 UUIDs; this is the nil UUID).
