@@ -171,6 +171,7 @@ def _ensure_event_loop() -> None:
 
 def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any], dict]:
     """The Lambda entry point: Mangum inside Powertools logging, tracing and metrics."""
+    _ensure_event_loop()  # before Mangum, which otherwise asks for a loop that is not there
     # Mangum base64-encodes content types it does not know as text.
     asgi = Mangum(
         app,
