@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from practice.cache import MISSING
 from practice.errors import Forbidden, Unauthorized
 
 
@@ -43,11 +44,6 @@ class Principal:
     org_id: UUID
     role: Role
     clerk_org_id: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        """True for org admins."""
-        return self.role is Role.ADMIN
 
     @property
     def can_coach(self) -> bool:
@@ -117,8 +113,6 @@ _RESOLVE = "select org_id, member_role from resolve_principal(%s, %s, %s)"
 
 def resolve_principal(db: Any, cache: Any, identity: Identity, ttl: float) -> Principal:
     """The caller's principal: the Clerk org mapped to the internal org (cached)."""
-    from practice.cache import MISSING  # local: keeps this module free of I/O imports
-
     key = ("principal", identity.clerk_org_id, identity.user_id, identity.role.value)
     cached = cache.get(_DIRECTORY_ORG, key)
     if cached is not MISSING:
