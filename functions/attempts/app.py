@@ -1,125 +1,189 @@
-"""The consolidated attempt endpoint: wiring of routes to the `practice` domain."""
+"""The consolidated attempt endpoint: wiring of routes to the `practice` domain.
+
+Routes are ``async def`` although psycopg blocks: Lambda hands a container one
+request at a time, so blocking the event loop costs nothing, while a plain
+``def`` route would hop to Starlette's thread pool on every request. Where many
+requests share a process (the local gateway, the concurrency tests), each
+thread runs its own loop (``ensure_event_loop``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
-from practice.attempt_models import (
+from practice.attempts.models import (
+    ActiveAttempts,
     ActivityBatch,
+    ActivityLogged,
+    AttemptInfo,
+    AttemptResult,
+    AttemptState,
     ConfirmUpload,
-    Optimize,
+    Draft,
+    RecordingConfirmed,
     RequestUpload,
     SaveAttempt,
+    SavedDraft,
+    ScenarioStatistics,
     StartAttempt,
     SubmitAttempt,
+    UploadTicket,
 )
-from practice.attempts import AttemptService, attempt_path, etag, etag_matches
-from practice.auth import Principal
+from practice.attempts.recordings import RecordingService
+from practice.attempts.service import AttemptService
 from practice.cache import TenantCache
+from practice.cache_admin import CacheAdmin, CacheCleared, CachePreloaded, CacheReport, Optimize
 from practice.config import get_settings
 from practice.db import Database
-from practice.health import describe_member, health_report
-from practice.http import create_app, create_handler, principal_dependency, read_body
+from practice.directory import Member, describe_member
+from practice.health import HealthReport, health_report
+from practice.identity import Principal
+from practice.web import (
+    create_app,
+    create_handler,
+    etag,
+    etag_matches,
+    expected_version,
+    json_response,
+    principal_dependency,
+    problem_responses,
+    read_body,
+    request_body,
+)
 
 settings = get_settings()
 db = Database(settings)
 db.open()
 cache = TenantCache(maxsize=settings.cache_max_entries)
 attempts = AttemptService(db, cache, settings)
-app = create_app(title="Practice attempts API", max_body_bytes=settings.max_body_bytes)
+recordings = RecordingService(db, cache, settings)
+cache_admin = CacheAdmin(db, attempts)
+app = create_app(
+    title="Practice attempts API",
+    max_body_bytes=settings.max_body_bytes,
+    public_paths=frozenset({"/health"}),
+)
 Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))]
 AttemptId = Annotated[UUID, Path(alias="attemptId")]
-GetAction = Literal["state", "info", "stats"]
-PostAction = Literal["activity", "submit", "upload", "batch"]
-PatchAction = Literal["save", "optimize"]
-StatsType = Literal["stats", "active", "optimization"]
+WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-@app.get("/health")
-async def get_health() -> JSONResponse:
+@app.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
+async def get_health() -> Response:
     """Database reachability, pool and breaker state (no authentication)."""
-    status, report = health_report(db)
-    return JSONResponse(report, status_code=status)
+    report = health_report(db)
+    return json_response(report, 200 if report.healthy else 503)
 
 
-@app.get("/me")
-async def get_me(principal: Caller) -> dict[str, Any]:
+@app.get("/me", response_model=Member, responses=problem_responses(401, 403, 404, 503))
+async def get_me(principal: Caller) -> Response:
     """The caller's principal, org and role as the database knows them."""
-    return describe_member(db, principal)
+    return json_response(describe_member(db, principal))
 
 
-@app.post("/attempts", status_code=201)
-async def start_attempt(request: Request, principal: Caller) -> JSONResponse:
+@app.post(
+    "/attempts",
+    status_code=201,
+    response_model=AttemptState,
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    openapi_extra=request_body(StartAttempt),
+)
+async def start_attempt(request: Request, principal: Caller) -> Response:
     """Start an attempt on a scenario of the caller's org."""
     state = attempts.start(principal, await read_body(request, StartAttempt))
-    headers = {"Location": attempt_path(state["id"]), "ETag": etag(state["version"])}
-    return JSONResponse(state, status_code=201, headers=headers)
+    headers = {"Location": f"/attempts/{state.id}", "ETag": etag(state.version)}
+    return json_response(state, 201, headers)
 
 
-@app.get("/attempts/{attemptId}")
+@app.get(
+    "/attempts/{attemptId}",
+    response_model=AttemptState | AttemptInfo | ScenarioStatistics | ActiveAttempts | CacheReport,
+    responses={304: {"description": "If-None-Match names the current version"}}
+    | problem_responses(401, 403, 404, 422, 503),
+)
 async def read_attempt(
     attempt_id: AttemptId,
     principal: Caller,
-    action: GetAction = "state",
-    stats_type: Annotated[StatsType, Query(alias="type")] = "stats",
+    action: Literal["state", "info", "stats"] = "state",
+    stats_type: Annotated[
+        Literal["stats", "active", "optimization"], Query(alias="type")
+    ] = "stats",
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`?action=state|info|stats[&type=stats|active|optimization]`."""
     if action == "info":
-        return JSONResponse(attempts.info(principal, attempt_id))
+        return json_response(attempts.info(principal, attempt_id))
+    if action == "stats" and stats_type == "active":
+        return json_response(attempts.active(principal, attempt_id))
+    if action == "stats" and stats_type == "optimization":
+        return json_response(cache_admin.report(principal))
     if action == "stats":
-        if stats_type == "active":
-            return JSONResponse(attempts.active(principal, attempt_id))
-        if stats_type == "optimization":
-            return JSONResponse(attempts.optimization(principal))
-        return JSONResponse(attempts.statistics(principal, attempt_id))
+        return json_response(attempts.statistics(principal, attempt_id))
     state = attempts.state(principal, attempt_id)
-    tag = etag(state["version"])
-    if etag_matches(if_none_match, state["version"]):
-        return Response(status_code=304, headers={"ETag": tag})
-    return JSONResponse(state, headers={"ETag": tag})
+    if etag_matches(if_none_match, state.version):
+        return Response(status_code=304, headers={"ETag": etag(state.version)})
+    return json_response(state, headers={"ETag": etag(state.version)})
 
 
-@app.post("/attempts/{attemptId}")
+@app.post(
+    "/attempts/{attemptId}",
+    response_model=AttemptResult | RecordingConfirmed,
+    responses={
+        201: {"model": ActivityLogged | UploadTicket, "description": "activity logged, upload"},
+        308: {"description": "action=batch moved to POST /attempts/batch"},
+    }
+    | WRITE_ERRORS,
+    openapi_extra=request_body(ActivityBatch, SubmitAttempt, RequestUpload, ConfirmUpload),
+)
 async def act_on_attempt(
-    request: Request, attempt_id: AttemptId, principal: Caller, action: PostAction
+    request: Request,
+    attempt_id: AttemptId,
+    principal: Caller,
+    action: Literal["activity", "submit", "upload", "batch"],
 ) -> Response:
     """`?action=activity|submit|upload` (`batch` moved to `/attempts/batch`)."""
     if action == "batch":
         return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
     if action == "activity":
         body = await read_body(request, ActivityBatch)
-        return JSONResponse(
-            attempts.log_activity(principal, attempt_id, body.events), status_code=201
-        )
+        return json_response(attempts.log_activity(principal, attempt_id, body.events), 201)
     if action == "submit":
-        result, _ended_now = attempts.submit(
-            principal, attempt_id, await read_body(request, SubmitAttempt)
-        )
-        return JSONResponse(result, headers={"ETag": etag(result["version"])})
-    body = await read_body(request, RequestUpload | ConfirmUpload)
-    if isinstance(body, ConfirmUpload):
-        return JSONResponse(attempts.confirm_upload(principal, attempt_id, body))
-    return JSONResponse(attempts.request_upload(principal, attempt_id, body), status_code=201)
+        submitted = attempts.submit(principal, attempt_id, await read_body(request, SubmitAttempt))
+        return json_response(submitted.result, headers={"ETag": etag(submitted.result.version)})
+    upload = await read_body(request, RequestUpload | ConfirmUpload)
+    if isinstance(upload, ConfirmUpload):
+        return json_response(recordings.confirm_upload(principal, attempt_id, upload))
+    return json_response(recordings.request_upload(principal, attempt_id, upload), 201)
 
 
-@app.patch("/attempts/{attemptId}")
+@app.patch(
+    "/attempts/{attemptId}",
+    response_model=SavedDraft | CacheCleared | CachePreloaded,
+    responses=WRITE_ERRORS | problem_responses(428),
+    openapi_extra=request_body(SaveAttempt, Optimize),
+)
 async def change_attempt(
     request: Request,
     attempt_id: AttemptId,
     principal: Caller,
-    action: PatchAction,
+    action: Literal["save", "optimize"],
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`?action=save|optimize`."""
     if action == "optimize":
-        return JSONResponse(attempts.optimize(principal, await read_body(request, Optimize)))
-    saved = attempts.save(principal, attempt_id, await read_body(request, SaveAttempt), if_match)
-    return JSONResponse(saved, headers={"ETag": etag(saved["version"])})
+        return json_response(cache_admin.optimize(principal, await read_body(request, Optimize)))
+    body = await read_body(request, SaveAttempt)
+    draft = Draft(
+        answers=body.answers,
+        auto_save_data=body.auto_save_data,
+        expected_version=expected_version(body.expected_version, if_match),
+    )
+    saved = attempts.save(principal, attempt_id, draft)
+    return json_response(saved, headers={"ETag": etag(saved.version)})
 
 
 handler = create_handler(app, base_path=settings.api_base_path)

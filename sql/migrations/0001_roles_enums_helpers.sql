@@ -125,23 +125,6 @@ $$;
 comment on function practice_jsonb_int(jsonb, text) is
     'Returns p_doc->>p_key as an integer (rounded) or NULL when missing, non-numeric or out of range; never raises.';
 
--- Text to uuid without raising (batch functions report a per-item error instead).
-create function practice_try_uuid(p_text text)
-returns uuid
-language sql
-immutable
-parallel safe
-security invoker
-set search_path = public, pg_temp
-as $$
-    select case
-        when p_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        then p_text::uuid
-    end
-$$;
-comment on function practice_try_uuid(text) is
-    'Casts canonical uuid text to uuid; returns NULL for anything else instead of raising.';
-
 -- Migration-time helper. Tables holding tenant data have RLS FORCED, which also
 -- binds their owner. The few SECURITY DEFINER functions (which run as the owner)
 -- need to read/write derived rows across orgs, and REFRESH MATERIALIZED VIEW
@@ -191,5 +174,4 @@ comment on function practice_owner_policy(regclass, text) is
 
 revoke all on function practice_set_updated_at() from public;
 revoke all on function practice_jsonb_int(jsonb, text) from public;
-revoke all on function practice_try_uuid(text) from public;
 revoke all on function practice_owner_policy(regclass, text) from public;

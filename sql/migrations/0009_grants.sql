@@ -73,29 +73,10 @@ revoke execute on all functions in schema public from public;
 -- Called from policies (must be executable by the querying role) and by code.
 grant execute on function practice_current_manager_user_id() to practice_app;
 grant execute on function practice_can_see_user(uuid, text) to practice_app;
--- Used inside the batch functions, which run as the caller.
-grant execute on function practice_try_uuid(text) to practice_app;
-
--- seed 000
-grant execute on function get_user_scenario_attempts(uuid, text, uuid, integer) to practice_app;
-grant execute on function get_user_best_attempts(uuid, text) to practice_app;
-grant execute on function get_user_score_improvement(uuid, text, uuid, integer) to practice_app;
-grant execute on function get_recent_attempts_comparison(uuid, text, uuid, integer) to practice_app;
-grant execute on function get_attempt_comparison_summary(uuid, text, uuid) to practice_app;
-
--- seed 004
-grant execute on function get_attempt_statistics(uuid) to practice_app;
-grant execute on function get_active_attempts(uuid) to practice_app;
-grant execute on function validate_attempt_upload(uuid) to practice_app;
-grant execute on function get_multiple_attempt_states(uuid[]) to practice_app;
-grant execute on function batch_save_attempts(jsonb) to practice_app;
-grant execute on function batch_log_attempt_activity(jsonb) to practice_app;
-grant execute on function validate_multiple_attempts(uuid[]) to practice_app;
-grant execute on function batch_submit_attempts(uuid[]) to practice_app;
+-- Functions of a feature are granted in that feature's migration (0008 on).
 
 -- SECURITY DEFINER entry points (see their comments).
 grant execute on function refresh_reporting_views(text, text) to practice_app;
-grant execute on function find_attempt_for_vapi_call(text, uuid) to practice_app;
 
 -- Not granted on purpose: trigger functions (trigger_*; triggers fire without
 -- EXECUTE and they cannot be called directly), practice_set_updated_at,

@@ -12,13 +12,14 @@ import httpx
 import psycopg
 import pytest
 
-from practice.attempt_models import ConfirmUpload, RequestUpload, SaveAttempt
-from practice.attempts import AttemptService
-from practice.auth import Principal, Role
+from practice.attempts.models import ConfirmUpload, Draft, RequestUpload
+from practice.attempts.recordings import RecordingService
+from practice.attempts.service import AttemptService
 from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import UnprocessableContent
+from practice.errors import Invalid
+from practice.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.e2e.test_attempts import attempt_event, start, start_request
 from tests.support import World
@@ -92,11 +93,16 @@ def test_an_upload_request_outside_the_limits_is_refused_before_signing(call, wo
 
 
 @pytest.fixture
-def strict_uploads(attempts_app) -> AttemptService:
-    """The attempt service with a 1 KiB recording limit, sharing the function's
-    pool and S3 client, so an oversized file is cheap to make."""
+def strict_uploads(attempts_app) -> RecordingService:
+    """The recording service with a 1 KiB recording limit, sharing the function's
+    pool, so an oversized file is cheap to make."""
     settings = attempts_app.settings.model_copy(update={"recording_max_bytes": 1024})
-    return AttemptService(attempts_app.db, TenantCache(), settings)
+    return RecordingService(attempts_app.db, TenantCache(), settings)
+
+
+def attempts_of(recordings: RecordingService) -> AttemptService:
+    """An attempt service over the same pool and settings."""
+    return AttemptService(recordings.db, recordings.cache, recordings.settings)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +114,7 @@ def strict_uploads(attempts_app) -> AttemptService:
     ],
 )
 def test_confirm_refuses_what_moto_let_through_and_records_nothing(
-    strict_uploads: AttemptService,
+    strict_uploads: RecordingService,
     world: World,
     database: MigratedDatabase,
     content: bytes,
@@ -117,13 +123,13 @@ def test_confirm_refuses_what_moto_let_through_and_records_nothing(
 ) -> None:
     trainee = world.users["trainee_a1"]
     principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
-    attempt = strict_uploads.start(principal, start_request(world))
+    attempt = {"id": str(attempts_of(strict_uploads).start(principal, start_request(world)).id)}
     presigned = strict_uploads.request_upload(
         principal, uuid.UUID(attempt["id"]), RequestUpload(content_type="audio/wav", size_bytes=10)
-    )
+    ).model_dump(mode="json")
     # moto does not enforce the POST policy: the bad file lands anyway.
     assert _post(presigned, content, content_type).status_code in (200, 204)
-    with pytest.raises(UnprocessableContent, match=reason):
+    with pytest.raises(Invalid, match=reason):
         strict_uploads.confirm_upload(
             principal, uuid.UUID(attempt["id"]), ConfirmUpload(step="confirm", key=presigned["key"])
         )
@@ -198,14 +204,14 @@ def test_a_second_container_sees_the_new_version_within_the_state_ttl(
     try:
         trainee = world.users["trainee_a2"]
         principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
-        attempt_id = uuid.UUID(one.start(principal, start_request(world))["id"])
-        assert two.state(principal, attempt_id)["version"] == 1  # container two caches v1
-        one.save(principal, attempt_id, SaveAttempt(answers={"x": 1}, expected_version=1), None)
-        assert one.state(principal, attempt_id)["version"] == 2  # its own write: fresh
+        attempt_id = one.start(principal, start_request(world)).id
+        assert two.state(principal, attempt_id).version == 1  # container two caches v1
+        one.save(principal, attempt_id, Draft(answers={"x": 1}, expected_version=1))
+        assert one.state(principal, attempt_id).version == 2  # its own write: fresh
         clock_two.now += ttl - 0.1
-        assert two.state(principal, attempt_id)["version"] == 1  # still within the TTL
+        assert two.state(principal, attempt_id).version == 1  # still within the TTL
         clock_two.now += 0.2
-        assert two.state(principal, attempt_id)["version"] == 2  # expired: re-read
+        assert two.state(principal, attempt_id).version == 2  # expired: re-read
     finally:
         for container in containers:
             container.db.close()

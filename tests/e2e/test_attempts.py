@@ -190,7 +190,7 @@ def test_save_above_the_body_limit_is_413(call, world: World, attempts_app) -> N
     big = {"answers": {"blob": "x" * attempts_app.settings.max_body_bytes}, "expected_version": 1}
     reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", big))
     assert reply.status == 413
-    assert reply.problem["title"] == "Payload Too Large"
+    assert reply.problem["title"] == "Content Too Large"  # RFC 9110
     assert call(attempt_event("GET", attempt["id"], trainee, "state")).body["version"] == 1
 
 
@@ -206,17 +206,17 @@ def test_save_after_submit_is_409(call, world: World) -> None:
 def test_fifty_concurrent_saves_with_one_version_let_exactly_one_win(
     database: MigratedDatabase, world: World, attempts_app
 ) -> None:
-    from practice.attempt_models import SaveAttempt
-    from practice.attempts import AttemptService
-    from practice.auth import Principal, Role
+    from practice.attempts.models import Draft
+    from practice.attempts.service import AttemptService
     from practice.cache import TenantCache
     from practice.config import Settings
     from practice.db import Database
     from practice.errors import Conflict
+    from practice.identity import Principal, Role
 
     trainee = world.users["trainee_a1"]
     principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
-    attempt_id = uuid.UUID(attempts_app.attempts.start(principal, start_request(world))["id"])
+    attempt_id = attempts_app.attempts.start(principal, start_request(world)).id
     settings = Settings(database_url=database.app_url, db_pool_min=1, db_pool_max=1)
     services = [AttemptService(Database(settings), TenantCache(), settings) for _ in range(50)]
     for service in services:
@@ -226,10 +226,10 @@ def test_fifty_concurrent_saves_with_one_version_let_exactly_one_win(
     outcomes: list[tuple[int, str]] = []
 
     def save(index: int) -> None:
-        body = SaveAttempt(answers={"writer": index}, expected_version=1)
+        draft = Draft(answers={"writer": index}, expected_version=1)
         barrier.wait()
         try:
-            services[index].save(principal, attempt_id, body, None)
+            services[index].save(principal, attempt_id, draft)
             outcomes.append((200, str(index)))
         except Conflict as exc:
             outcomes.append((409, str(exc.extra.get("current_version"))))
@@ -253,7 +253,7 @@ def test_fifty_concurrent_saves_with_one_version_let_exactly_one_win(
 
 def start_request(world: World, org: str = "a"):
     """A validated start body for an org's scenario, for tests below the handler."""
-    from practice.attempt_models import StartAttempt
+    from practice.attempts.models import StartAttempt
 
     return StartAttempt(scenario_id=world.scenarios[org])
 

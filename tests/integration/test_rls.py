@@ -13,9 +13,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from practice.auth import Principal, Role
 from practice.config import Settings
 from practice.db import Database
+from practice.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.support import World
 

@@ -4,8 +4,14 @@ import json
 
 import pytest
 
-from practice.auth import Identity, Role, claims_from_event, identity_from_claims, role_from_clerk
-from practice.errors import Forbidden, Unauthorized
+from practice.errors import Forbidden, Unauthenticated
+from practice.identity import (
+    Identity,
+    Role,
+    claims_from_event,
+    identity_from_claims,
+    role_from_clerk,
+)
 
 
 def test_v2_claims_with_org_object() -> None:
@@ -56,13 +62,13 @@ def test_token_without_org_is_forbidden() -> None:
 
 @pytest.mark.parametrize("claims", [None, {}, {"o": {"id": "org_a"}}, {"sub": ""}])
 def test_missing_claims_or_subject_is_unauthorized(claims: dict | None) -> None:
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Unauthenticated):
         identity_from_claims(claims)
 
 
 def test_authorized_party_is_checked_when_configured() -> None:
     claims = {"sub": "user_1", "azp": "https://evil.example", "org_id": "org_a"}
-    with pytest.raises(Unauthorized, match="azp"):
+    with pytest.raises(Unauthenticated, match="azp"):
         identity_from_claims(claims, ["https://app.example"])
     claims["azp"] = "https://app.example"
     assert identity_from_claims(claims, ["https://app.example"]).clerk_org_id == "org_a"

@@ -1,55 +1,35 @@
-"""Liveness of the function and its database, and who the caller is to the database."""
+"""Liveness of the function and its database."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from practice.auth import Principal
+from pydantic import BaseModel
+
 from practice.db import Database
-from practice.errors import NotFound, ServiceUnavailable
-
-_MEMBER = """
-select o.id as org_id, o.clerk_org_id, o.name as org_name,
-       m.user_id, m.role as member_role, m.display_name, m.email, m.manager_user_id
-from org_members m
-join orgs o on o.id = m.org_id
-where m.org_id = %s and m.user_id = %s
-"""
+from practice.errors import Unavailable
 
 
-def health_report(db: Database) -> tuple[int, dict[str, Any]]:
-    """Database reachability plus pool and breaker state; 503 when unreachable."""
+class HealthReport(BaseModel):
+    """Whether the function can serve: its database, pool and breaker."""
+
+    status: str
+    database: str
+    pool: dict[str, Any]
+    breaker: dict[str, Any]
+
+    @property
+    def healthy(self) -> bool:
+        """True when the database answered."""
+        return self.database == "ok"
+
+
+def health_report(db: Database) -> HealthReport:
+    """Whether the database answers, with pool and breaker state."""
     try:
         db.query(None, "select 1")
         database = "ok"
-    except ServiceUnavailable as exc:
+    except Unavailable as exc:
         database = f"unavailable: {exc.detail}"
-    status = 200 if database == "ok" else 503
-    return status, {
-        "status": "ok" if status == 200 else "degraded",
-        "database": database,
-        **db.stats(),
-    }
-
-
-def describe_member(db: Database, principal: Principal) -> dict[str, Any]:
-    """The caller's principal beside their org and membership as the database knows them."""
-    rows = db.query(principal, _MEMBER, [principal.org_id, principal.user_id])
-    if not rows:
-        raise NotFound("the caller has no membership in this organization")
-    member = rows[0]
-    return {
-        "user_id": principal.user_id,
-        "role": principal.role.value,
-        "org": {
-            "id": str(member["org_id"]),
-            "clerk_org_id": member["clerk_org_id"],
-            "name": member["org_name"],
-        },
-        "membership": {
-            "role": member["member_role"],
-            "display_name": member["display_name"],
-            "email": member["email"],
-            "manager_user_id": member["manager_user_id"],
-        },
-    }
+    status = "ok" if database == "ok" else "degraded"
+    return HealthReport(status=status, database=database, **db.stats())

@@ -2,17 +2,21 @@
 
 Applied files are recorded with a checksum; an applied file that was edited
 afterwards stops the runner, and an advisory lock keeps two runners apart.
+
+The folder is PRACTICE_MIGRATIONS_DIR when set, else the first ``sql/migrations``
+found above this file (a checkout) or above the working directory (the layer's
+copy of this module lives far from the repository's ``sql/``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-DEFAULT_DIRECTORY = Path(__file__).resolve().parents[4] / "sql" / "migrations"
 # An arbitrary constant that names "the migration runner" for pg_advisory_lock.
 _LOCK_KEY = 727_140_001
 
@@ -27,6 +31,18 @@ create table if not exists schema_migrations (
 
 class MigrationError(RuntimeError):
     """The migrations cannot be applied as they stand."""
+
+
+def default_directory() -> Path:
+    """PRACTICE_MIGRATIONS_DIR, else the nearest ``sql/migrations`` above this file or the cwd."""
+    configured = os.environ.get("PRACTICE_MIGRATIONS_DIR")
+    if configured:
+        return Path(configured)
+    cwd = Path.cwd().resolve()
+    for base in (*Path(__file__).resolve().parents, cwd, *cwd.parents):
+        if (base / "sql" / "migrations").is_dir():
+            return base / "sql" / "migrations"
+    raise MigrationError("no sql/migrations found: set PRACTICE_MIGRATIONS_DIR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +63,16 @@ class Migration:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def discover(directory: Path = DEFAULT_DIRECTORY) -> list[Migration]:
-    """The migration files in apply order."""
+def discover(directory: Path | None = None) -> list[Migration]:
+    """The migration files in apply order (``directory`` defaults to default_directory())."""
+    directory = directory or default_directory()
+    if not directory.is_dir():
+        raise MigrationError(f"{directory} is not a folder of migrations")
     files = sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
     return [Migration(p.name, p) for p in files]
 
 
-def migrate(conninfo: str, directory: Path = DEFAULT_DIRECTORY) -> list[str]:
+def migrate(conninfo: str, directory: Path | None = None) -> list[str]:
     """Apply pending migrations as the schema owner; returns the names applied."""
     migrations = discover(directory)
     applied_now: list[str] = []

@@ -1,4 +1,5 @@
-"""Who is calling: identity from the JWT authorizer's claims, and role checks."""
+"""Who is calling: roles, the principal, and Clerk's claims as API Gateway passes
+them. No I/O: the database's view of the caller is ``practice.directory``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from practice.cache import MISSING
-from practice.errors import Forbidden, Unauthorized
+from practice.errors import Forbidden, Unauthenticated
 
 
 class Role(StrEnum):
@@ -25,6 +25,11 @@ class Role(StrEnum):
 # org:manager and org:trainee. Anything unknown gets the least privilege.
 _CLERK_ROLES = {"admin": Role.ADMIN, "manager": Role.MANAGER}
 _RANK = {Role.TRAINEE: 0, Role.MANAGER: 1, Role.ADMIN: 2}
+
+
+def lesser_role(first: Role, second: Role) -> Role:
+    """The less privileged of two member roles."""
+    return min(first, second, key=_RANK.__getitem__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,7 @@ class Principal:
         return self.role in (Role.ADMIN, Role.MANAGER)
 
     def require(self, *roles: Role) -> None:
-        """Raise 403 unless the caller has one of ``roles``."""
+        """Raise ``Forbidden`` unless the caller has one of ``roles``."""
         if self.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise Forbidden(f"this action needs the role {allowed}; the caller is {self.role}")
@@ -89,12 +94,12 @@ def identity_from_claims(
 ) -> Identity:
     """Parse Clerk v2 (``o.id``/``o.rol``) or v1 (``org_id``/``org_role``) claims.
 
-    No claims or no subject: 401. A token without an organization: 403.
+    No claims or no subject: ``Unauthenticated``. No organization: ``Forbidden``.
     """
     if not claims or not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise Unauthorized("the request carries no verified identity")
+        raise Unauthenticated("the request carries no verified identity")
     if authorized_parties and claims.get("azp") not in authorized_parties:
-        raise Unauthorized("the token was issued for another party (azp)")
+        raise Unauthenticated("the token was issued for another party (azp)")
     org = _org_claim(claims.get("o"))
     if org is not None and org.get("id"):
         return Identity(claims["sub"], str(org["id"]), role_from_clerk(org.get("rol")))
@@ -103,32 +108,3 @@ def identity_from_claims(
             claims["sub"], str(claims["org_id"]), role_from_clerk(claims.get("org_role"))
         )
     raise Forbidden("the token names no active organization; select one and retry")
-
-
-# The one narrow lookup that runs before any tenant context exists: the
-# SECURITY DEFINER function maps the Clerk org to ours and provisions the
-# member just in time when Clerk's membership webhook has not arrived yet.
-_RESOLVE = "select org_id, member_role from resolve_principal(%s, %s, %s)"
-
-
-def resolve_principal(db: Any, cache: Any, identity: Identity, ttl: float) -> Principal:
-    """The caller's principal: the Clerk org mapped to the internal org (cached)."""
-    key = ("principal", identity.clerk_org_id, identity.user_id, identity.role.value)
-    cached = cache.get(_DIRECTORY_ORG, key)
-    if cached is not MISSING:
-        return cached
-    rows = db.query(None, _RESOLVE, [identity.clerk_org_id, identity.user_id, identity.role.value])
-    if not rows:
-        raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
-    # The lesser of the token's role and the stored one: Clerk's token is signed
-    # but lives a minute; a demotion recorded here (by an admin, or by Clerk's
-    # webhook) takes effect at once.
-    role = min(identity.role, Role(rows[0]["member_role"]), key=_RANK.__getitem__)
-    principal = Principal(identity.user_id, rows[0]["org_id"], role, identity.clerk_org_id)
-    cache.set(_DIRECTORY_ORG, key, principal, ttl)
-    return principal
-
-
-# Principals are cached before the org is known, under a reserved org id that
-# no tenant can have (orgs get random v4 UUIDs; this is the nil UUID).
-_DIRECTORY_ORG = UUID(int=0)

@@ -1,4 +1,5 @@
-"""Request JSON that PostgreSQL will accept: parsed strictly, checked once.
+"""Request bodies that PostgreSQL will accept: strict JSON, checked once, then
+validated against the route's model.
 
 Python's json module accepts what PostgreSQL's json and text types refuse
 (NaN and Infinity, NUL characters, lone surrogates) and recurses without
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
-from practice.errors import BadRequest, UnprocessableContent
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+
+from practice.errors import Invalid, Malformed
 
 MAX_DEPTH = 32
 
@@ -58,20 +63,46 @@ def _find_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
 
 
 def parse_json(raw: bytes) -> Any:
-    """The request body as JSON (None when empty); 400 when it is not JSON, 422
-    naming the place of a value the database could not store."""
+    """The body as JSON (None when empty); ``Malformed`` when it is not JSON,
+    ``Invalid`` naming the place of a value the database could not store."""
     if not raw:
         return None
     try:
         document = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError as exc:
-        raise BadRequest("the body is nested too deeply") from exc
+        raise Malformed("the body is nested too deeply") from exc
     except ValueError as exc:  # includes UnicodeDecodeError
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+        raise Malformed(f"the body is not valid JSON: {exc}") from exc
     problem = _find_problem(document, "body", 0)
     if problem:
         field, message = problem
-        raise UnprocessableContent(
-            f"{field} {message}", errors=[{"field": field, "message": message}]
-        )
+        raise Invalid(f"{field} {message}", errors=[{"field": field, "message": message}])
     return document
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A validation error's location as a dotted path (``body.answers.q1``)."""
+    return ".".join(str(part) for part in loc)
+
+
+def invalid_from(errors: list[dict[str, Any]], prefix: tuple[str, ...] = ()) -> Invalid:
+    """One ``Invalid`` naming every field pydantic (or FastAPI) refused."""
+    named = [
+        {"field": field_name((*prefix, *err.get("loc", ()))), "message": err.get("msg", "invalid")}
+        for err in errors
+    ]
+    names = ", ".join(e["field"] for e in named) or "the request"
+    return Invalid(f"invalid {names}", errors=named)
+
+
+# Building a validator costs far more than using one: one per model per container.
+adapter_for = lru_cache(maxsize=64)(TypeAdapter)
+
+
+async def read_body[M](request: Request, model: type[M] | Any) -> M:
+    """The JSON body validated against ``model`` (a class or a union of classes)."""
+    document = parse_json(await request.body())
+    try:
+        return adapter_for(model).validate_python(document)
+    except ValidationError as exc:
+        raise invalid_from(exc.errors(), ("body",)) from exc

@@ -1,12 +1,26 @@
--- 0011: tenancy twice in the attempt endpoint's SQL functions.
+-- 0008_attempt_functions.sql
 --
--- get_attempt_statistics, get_active_attempts and validate_attempt_upload
--- relied on row-level security alone to keep other orgs' rows out. Built-in
--- scenarios are shared by every org, so a statistic over a scenario id must
--- also say "of the caller's org" in the query itself: the handler scopes every
--- query by org, and these functions now do too. Signatures are unchanged.
+-- What: the SQL functions of the attempt endpoint (seed 004, whose "exam" is
+-- our scenario): get_attempt_statistics, get_active_attempts and
+-- validate_attempt_upload, each granted to practice_app here.
+--
+-- Why: one round trip per operation, with the seed's names and parameters.
+--
+-- Security: SECURITY INVOKER, so row-level security decides what the caller
+-- sees (seed 000's claim that SECURITY DEFINER "enforces RLS" is wrong:
+-- definer runs as the owner and bypasses the caller's policies). Tenancy
+-- twice: built-in scenarios are shared by every org, so each function also
+-- says "of the caller's org" in its own query.
+--
+-- A SQL function ships with the feature that calls it: the seed-000 tracking
+-- functions, the batch operations and the Vapi call lookup arrive with the
+-- tracking, batch and webhook functions.
 
-create or replace function get_attempt_statistics(p_scenario_id uuid)
+-- Over the attempts visible to the caller (trainee: own; manager: team;
+-- admin: org). p_scenario_id NULL = all scenarios. Scores and durations are
+-- of completed attempts; completion_rate = completed / total * 100, NULL when
+-- there is no attempt.
+create function get_attempt_statistics(p_scenario_id uuid)
 returns table (
     scenario_id              uuid,
     total_attempts           integer,
@@ -39,8 +53,11 @@ as $$
      where a.org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
        and (p_scenario_id is null or a.scenario_id = p_scenario_id)
 $$;
+comment on function get_attempt_statistics(uuid) is
+    'Seed 004: attempt counts by status, average/median score, average duration and completion rate over visible attempts of a scenario (NULL = all).';
+grant execute on function get_attempt_statistics(uuid) to practice_app;
 
-create or replace function get_active_attempts(p_scenario_id uuid default null)
+create function get_active_attempts(p_scenario_id uuid default null)
 returns table (
     attempt_id       uuid,
     clerk_user_id    text,
@@ -66,8 +83,17 @@ as $$
        and (p_scenario_id is null or a.scenario_id = p_scenario_id)
      order by coalesce(a.last_activity_at, a.updated_at) asc, a.id
 $$;
+comment on function get_active_attempts(uuid) is
+    'Seed 004: visible in-progress attempts (optionally of one scenario) with last activity and idle minutes, most idle first.';
+grant execute on function get_active_attempts(uuid) to practice_app;
 
-create or replace function validate_attempt_upload(p_attempt_id uuid)
+-- A recording may be attached when the attempt is visible, belongs to the
+-- caller (admins and the system context may act for anyone in the org), and
+-- is either in_progress or completed without a recording yet (the recording
+-- usually arrives after submit). Reasons: 'not_found', 'not_owner',
+-- 'recording_already_uploaded', 'invalid_status' (abandoned/failed);
+-- NULL when valid.
+create function validate_attempt_upload(p_attempt_id uuid)
 returns table (
     valid         boolean,
     reason        text,
@@ -98,3 +124,6 @@ as $$
                  on a.id = p_attempt_id and a.org_id = (select nullif(current_setting('app.org_id', true), '')::uuid)
       ) v
 $$;
+comment on function validate_attempt_upload(uuid) is
+    'Seed 004: whether a recording may be uploaded for the attempt (visible, own or admin, in_progress or completed without recording).';
+grant execute on function validate_attempt_upload(uuid) to practice_app;

@@ -1,0 +1,290 @@
+"""What the attempt domain takes and gives: request bodies (validated with
+pydantic) and typed results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
+Document = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- inputs -------------------------------------------------------------------
+
+
+class StartAttempt(_Strict):
+    """`POST /attempts`."""
+
+    scenario_id: UUID
+    assignment_id: UUID | None = None
+    vapi_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: Document = Field(default_factory=dict)
+
+
+class SaveAttempt(_Strict):
+    """`PATCH /attempts/{id}?action=save`: the autosave. The version may come in
+    ``If-Match`` instead of ``expected_version``."""
+
+    answers: Document | None = None
+    auto_save_data: Document | None = None
+    expected_version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class Draft(BaseModel):
+    """One autosave as the domain takes it: the drafts and the version they build on."""
+
+    answers: Document | None = None
+    auto_save_data: Document | None = None
+    expected_version: int
+
+
+class ActivityEvent(_Strict):
+    """One entry of the attempt's activity log."""
+
+    event_type: ActivityType
+    payload: Document = Field(default_factory=dict)
+    # With a zone, so it means one instant whatever the server's time zone.
+    occurred_at: AwareDatetime | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        # Client clocks drift; a few minutes ahead is tolerated, more is a bug.
+        if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("occurred_at is in the future")
+        return value
+
+
+class ActivityBatch(_Strict):
+    """`POST /attempts/{id}?action=activity`: ``{"events": [...]}`` or the bare list."""
+
+    events: list[ActivityEvent] = Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_a_bare_list(cls, value: Any) -> Any:
+        return {"events": value} if isinstance(value, list) else value
+
+
+class SubmitAttempt(_Strict):
+    """`POST /attempts/{id}?action=submit`. Score fields are for coaches only."""
+
+    status: Literal["completed", "abandoned"] = "completed"
+    answers: Document | None = None
+    transcript_text: str | None = None
+    score: Decimal | None = Field(
+        default=None, ge=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False
+    )
+    score_breakdown: Document | None = None
+    kpis: Document | None = None
+    feedback_text: str | None = None
+    feedback_json: Document | None = None
+    manager_comments: str | None = None
+
+    SCORING_FIELDS: ClassVar[tuple[str, ...]] = (
+        "score",
+        "score_breakdown",
+        "kpis",
+        "feedback_text",
+        "feedback_json",
+        "manager_comments",
+    )
+
+    def scoring_fields_sent(self) -> list[str]:
+        """The scoring fields the caller set, by name."""
+        return [name for name in self.SCORING_FIELDS if getattr(self, name) is not None]
+
+
+class RequestUpload(_Strict):
+    """`POST /attempts/{id}?action=upload` step 1: ask for a presigned POST."""
+
+    step: Literal["request"] = "request"
+    content_type: str = Field(min_length=3, max_length=100)
+    size_bytes: int = Field(gt=0)
+
+
+class ConfirmUpload(_Strict):
+    """`POST /attempts/{id}?action=upload` step 2: the object is there, record it."""
+
+    step: Literal["confirm"]
+    key: str = Field(min_length=1, max_length=1024)
+
+
+# -- results ------------------------------------------------------------------
+
+
+class AttemptState(BaseModel):
+    """The attempt's working state: what a client resumes from."""
+
+    id: UUID
+    org_id: UUID
+    clerk_user_id: str
+    scenario_id: UUID
+    assignment_id: UUID | None
+    status: AttemptStatus
+    version: int
+    answers: Document
+    auto_save_data: Document
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None
+    submitted_at: datetime | None
+    last_activity_at: datetime | None
+    recording_path: str | None
+    vapi_call_id: str | None
+    updated_at: datetime
+
+
+class SavedDraft(BaseModel):
+    """An autosave that was written."""
+
+    id: UUID
+    version: int
+    updated_at: datetime
+
+
+class ActivityLogged(BaseModel):
+    """How many events were appended to the attempt's log."""
+
+    attempt_id: UUID
+    inserted: int
+
+
+class AttemptResult(BaseModel):
+    """An ended attempt with its score and feedback."""
+
+    id: UUID
+    clerk_user_id: str
+    scenario_id: UUID
+    status: AttemptStatus
+    version: int
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None
+    submitted_at: datetime | None
+    score: float | None
+    score_breakdown: Document | None
+    kpis: Document | None
+    feedback_text: str | None
+    feedback_json: Document | None
+    manager_comments: str | None
+    scored_by: str | None
+    recording_path: str | None
+    updated_at: datetime
+
+
+class Submission(BaseModel):
+    """A submit's outcome: the result, and whether this call ended the attempt."""
+
+    result: AttemptResult
+    ended_now: bool
+
+
+class Trainee(BaseModel):
+    """Who practised."""
+
+    user_id: str
+    display_name: str | None
+
+
+class ScenarioSummary(BaseModel):
+    """The scenario an attempt practises."""
+
+    id: UUID | None
+    title: str | None
+    difficulty: str | None
+    category: str | None
+
+
+class AssignmentSummary(BaseModel):
+    """The assignment an attempt fulfils."""
+
+    id: UUID
+    due_at: datetime | None
+    required: bool | None
+
+
+class AttemptInfo(BaseModel):
+    """The attempt with its scenario, assignment and trainee."""
+
+    id: UUID
+    status: AttemptStatus
+    version: int
+    trainee: Trainee
+    scenario: ScenarioSummary
+    assignment: AssignmentSummary | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None
+    submitted_at: datetime | None
+    score: float | None
+    recording_path: str | None
+    updated_at: datetime
+
+
+class ScenarioStatistics(BaseModel):
+    """Seed 004's statistics of a scenario, over the attempts the caller sees."""
+
+    scenario_id: UUID
+    total_attempts: int = 0
+    in_progress_attempts: int = 0
+    completed_attempts: int = 0
+    abandoned_attempts: int = 0
+    failed_attempts: int = 0
+    average_score: float | None = None
+    median_score: float | None = None
+    average_duration_seconds: float | None = None
+    completion_rate: float | None = None
+
+
+class ActiveAttempt(BaseModel):
+    """An in-progress attempt and how long it has been idle."""
+
+    attempt_id: UUID
+    clerk_user_id: str
+    display_name: str | None
+    scenario_id: UUID
+    scenario_title: str | None
+    started_at: datetime
+    last_activity_at: datetime
+    idle_minutes: int
+
+
+class ActiveAttempts(BaseModel):
+    """The in-progress attempts on a scenario, most idle first."""
+
+    scenario_id: UUID
+    attempts: list[ActiveAttempt]
+
+
+class UploadTicket(BaseModel):
+    """A presigned S3 POST for the recording."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    max_bytes: int
+    expires_at: datetime
+
+
+class RecordingConfirmed(BaseModel):
+    """A recording checked and recorded on the attempt."""
+
+    id: UUID
+    version: int
+    recording_path: str
+    updated_at: datetime
+    size_bytes: int

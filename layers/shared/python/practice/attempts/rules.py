@@ -1,0 +1,81 @@
+"""The rules of writing an attempt, in one home for every function that writes
+one (the attempt endpoint now; batch and webhooks later).
+
+- **Tenant**: an attempt is found only inside the caller's org (and again by RLS).
+- **Ownership**: only the trainee who owns an attempt writes its drafts and activity.
+- **In progress**: drafts change only while the attempt is in progress.
+- **Version**: a draft write names the version it builds on; another is a conflict.
+- **Activity types**: the closed set below.
+
+``WRITE_VERDICT`` is the SQL that applies the first four to a locked row, so a
+statement over one attempt or a hundred decides the same way; ``refuse`` turns
+a verdict into the domain error the single endpoint raises.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from practice.errors import Conflict, Forbidden, NotFound
+
+# The activity a client may log. A closed set keeps the log queryable: the
+# reporting side counts these names, and a typo would silently split a series.
+ActivityType = Literal[
+    "answer_changed",
+    "autosave",
+    "call_connected",
+    "call_ended",
+    "call_started",
+    "client_error",
+    "focus_gained",
+    "focus_lost",
+    "hint_viewed",
+    "idle",
+    "navigation",
+    "note_added",
+    "recording_started",
+    "recording_stopped",
+    "resumed",
+]
+MAX_ACTIVITY_EVENTS = 100
+
+Verdict = Literal["ok", "not_found", "forbidden", "not_in_progress", "conflict"]
+
+# The tenant filter of every attempt statement (RLS applies it again).
+IN_CALLERS_ORG = "org_id = %(org_id)s"
+
+
+def write_verdict(row: str, expected_version: str | None) -> str:
+    """The SQL verdict on writing attempt ``row`` (an alias of a row locked with
+    FOR UPDATE, NULL when not visible) as the caller ``%(user_id)s``, optionally
+    conditional on the SQL expression ``expected_version``."""
+    version_check = (
+        f"when {row}.version <> {expected_version} then 'conflict'" if expected_version else ""
+    )
+    return f"""case when {row}.id is null then 'not_found'
+                when {row}.clerk_user_id <> %(user_id)s then 'forbidden'
+                when {row}.status <> 'in_progress' then 'not_in_progress'
+                {version_check}
+                else 'ok' end"""
+
+
+def refuse(
+    verdict: str, attempt_id: UUID, *, action: str, current_version: int | None, status: str | None
+) -> None:
+    """Raise the domain error of a verdict other than ``ok``."""
+    if verdict == "not_found":
+        raise NotFound(f"attempt {attempt_id} not found")
+    if verdict == "forbidden":
+        raise Forbidden(f"only the trainee who owns the attempt may {action} it")
+    if verdict == "not_in_progress":
+        raise Conflict(
+            f"attempt {attempt_id} is {status}, no longer in progress",
+            current_version=current_version,
+            status_value=status,
+        )
+    if verdict == "conflict":
+        raise Conflict(
+            f"attempt {attempt_id} is at version {current_version}",
+            current_version=current_version,
+        )

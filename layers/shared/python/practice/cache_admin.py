@@ -1,0 +1,88 @@
+"""Seed 004's cache maintenance for admins: what this container holds for their
+org (``stats&type=optimization``), clearing it, and preloading attempt states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from practice.attempts.models import AttemptState
+from practice.attempts.service import STATES, AttemptService
+from practice.db import Database
+from practice.errors import Invalid
+from practice.identity import Principal, Role
+
+
+class Optimize(BaseModel):
+    """`PATCH /attempts/{id}?action=optimize` (admins): clear or preload the cache."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["clear_cache", "preload"]
+    attempt_ids: list[UUID] = Field(default_factory=list, max_length=100)
+
+
+class CacheStats(BaseModel):
+    """The org's share of this container's cache."""
+
+    size: int
+    max_size: int
+    hits: int
+    misses: int
+    hit_rate: float
+
+
+class CacheReport(BaseModel):
+    """``stats&type=optimization``: this container's cache, pool and breaker."""
+
+    cache: CacheStats
+    pool: dict[str, Any]
+    breaker: dict[str, Any]
+
+
+class CacheCleared(BaseModel):
+    """How many of the org's entries were dropped."""
+
+    operation: Literal["clear_cache"] = "clear_cache"
+    cleared: int
+
+
+class CachePreloaded(BaseModel):
+    """How many states were loaded, and which ids were not found."""
+
+    operation: Literal["preload"] = "preload"
+    preloaded: int
+    not_found: list[UUID]
+
+
+@dataclass
+class CacheAdmin:
+    """The container cache as its org's admins see and steer it."""
+
+    db: Database
+    attempts: AttemptService
+
+    def report(self, principal: Principal) -> CacheReport:
+        """Cache, pool and breaker state of this container (admins)."""
+        principal.require(Role.ADMIN)
+        cache = self.attempts.cache.stats(principal.org_id)
+        return CacheReport(cache=CacheStats.model_validate(cache), **self.db.stats())
+
+    def optimize(self, principal: Principal, body: Optimize) -> CacheCleared | CachePreloaded:
+        """Clear the org's cache or preload attempt states into it (admins)."""
+        principal.require(Role.ADMIN)
+        if body.operation == "clear_cache":
+            return CacheCleared(cleared=self.attempts.cache.clear_org(principal.org_id))
+        if not body.attempt_ids:
+            raise Invalid("preload needs attempt_ids", field="attempt_ids")
+        params = {"ids": body.attempt_ids, "org_id": principal.org_id}
+        rows = self.db.query(principal, STATES, params)
+        for row in rows:
+            self.attempts.remember_state(principal, AttemptState.model_validate(row))
+        found = {row["id"] for row in rows}
+        return CachePreloaded(
+            preloaded=len(rows), not_found=[i for i in body.attempt_ids if i not in found]
+        )

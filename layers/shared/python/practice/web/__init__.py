@@ -1,0 +1,23 @@
+"""HTTP plumbing of the functions behind API Gateway: the only package that knows HTTP."""
+
+from practice.web.app import create_app, json_response
+from practice.web.body import read_body
+from practice.web.caller import principal_dependency
+from practice.web.etags import etag, etag_matches, expected_version
+from practice.web.handler import create_handler, ensure_event_loop
+from practice.web.problems import PROBLEM_JSON, problem_responses, request_body
+
+__all__ = [
+    "PROBLEM_JSON",
+    "create_app",
+    "create_handler",
+    "ensure_event_loop",
+    "etag",
+    "etag_matches",
+    "expected_version",
+    "json_response",
+    "principal_dependency",
+    "problem_responses",
+    "read_body",
+    "request_body",
+]

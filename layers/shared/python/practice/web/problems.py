@@ -1,0 +1,131 @@
+"""RFC 9457 problem documents: how each domain error becomes an HTTP answer, and
+how the OpenAPI contract describes them."""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+from http import HTTPStatus
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from practice.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    VersionRequired,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+# The one place where the domain's refusals meet HTTP.
+STATUS_OF: dict[type[DomainError], int] = {
+    Malformed: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    Invalid: 422,
+    VersionRequired: 428,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error (its nearest mapped class)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return 500
+
+
+class FieldError(BaseModel):
+    """One invalid part of the request."""
+
+    field: str = Field(description="where: body.<path>, query.<name>, path.<name>, or a header")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document. Some carry more members, such as
+    ``current_version`` on a version conflict."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A response carrying a problem document."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def domain_error_response(error: DomainError, instance: str) -> JSONResponse:
+    """The problem response of a domain error."""
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+    return problem_response(
+        status_of(error), error.detail, headers, instance=instance, **error.extra
+    )
+
+
+_WHEN = {
+    400: "the body is not JSON, or a header is malformed",
+    401: "no verified identity came with the request",
+    403: "the caller's role or organization does not allow it",
+    404: "unknown, or not visible to the caller",
+    409: "the attempt changed (current_version tells where it stands) or has ended",
+    413: "the body is larger than the limit",
+    422: "a field is invalid; errors[] names each",
+    428: "a conditional write came without its version",
+    503: "the database is unavailable; retry after Retry-After seconds",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses, as problem+json."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {
+            "description": _WHEN.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_JSON: {"schema": schema}},
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}} if status == 503 else {},
+        }
+        for status in statuses
+    }
+
+
+# Schemas of request bodies that routes read themselves (``read_body``), for the
+# contract's components; filled as the routes are declared.
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+def request_body(*models: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body that is one of ``models``."""
+    schema = TypeAdapter(reduce(operator.or_, models)).json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    BODY_SCHEMAS.update(schema.pop("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
