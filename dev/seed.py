@@ -1,46 +1,34 @@
 """Demo data: three orgs with admins, managers and their teams, built-in and
 org scenarios, assignments, six months of attempts whose scores improve with
 practice, activity logs, chat sessions with scenario progress, saves and ratings.
+Scenario texts, names and feedback phrases are in ``dev/data/seed.json``.
 
     load_demo_data(admin_url, attempts=5000, seed=42) -> SeedSummary
-    python -m dev seed [--attempts N]                  (dev/cli.py delegates here)
-    python -m dev.seed [--attempts N] [--seed S] [--database-url URL] [--triggers]
+    make seed SEED_ARGS="--attempts 100000 --seed 7"   (python -m dev seed)
 
 Known identities (for tokens and sample events): the demo org is Clerk org
 ``org_demo_acme``; ``user_demo_admin`` is its first admin, ``user_demo_manager``
 its first manager and the manager of ``user_demo_trainee``, whose latest
-finished attempt is ``DEMO_COMPLETED_ATTEMPT_ID`` and whose current call is
-the in-progress attempt ``DEMO_ACTIVE_ATTEMPT_ID``. Built-in scenario ids are
-uuid5 values that do not depend on the seed (``BUILTIN_SCENARIO_IDS``).
+finished attempt is ``DEMO_COMPLETED_ATTEMPT_ID`` and whose current call is the
+in-progress attempt ``DEMO_ACTIVE_ATTEMPT_ID``. Built-in scenario ids are uuid5
+values that do not depend on the seed (``BUILTIN_SCENARIO_IDS``).
 
 Scale. Rows are generated lazily and streamed with COPY, so memory does not
 grow with the number of attempts: every trainee's profile and history is
 re-derived from a random.Random keyed by (seed, cohort, org, trainee), which
-lets each table's COPY pass regenerate exactly the rows it needs instead of
-keeping any of them. The number of trainees grows with the attempts (about 60
-attempts per trainee over six months, 2-3 calls a week), never the attempts
-per trainee.
+lets each table's COPY pass regenerate exactly the rows it needs. About 60
+attempts per trainee over six months: the number of trainees grows with the
+attempts, never the attempts per trainee.
 
-Bulk path. Row triggers on a million attempts cost more than the COPY itself,
-so by default (as a superuser) the whole load runs with
-``session_replication_role = replica``, which disables triggers (and foreign
-key checks: the generator emits consistent rows), and the rows the triggers
-would have written are then derived with set-based SQL in the same
-transaction: dim_users, dim_scenarios, scenario_metadata (attempt, completion,
-time-spent, save and rating counters with the triggers' exact arithmetic),
-user_scenario_progress counters, fact_scenario_attempts, fact_kpi_events and
-assignments.completed_at. ``use_triggers=True`` inserts the same rows with the
-triggers on instead; tests/integration/test_seed.py proves both give the same
-derived rows. Rows of this load are recognised by ``xmin`` = this
-transaction's id, which needs no batch column and no temporary table.
+Derived rows (counters, facts, dimensions, assignment completion) are written
+by the database's own triggers: those on scenario_attempts are statement-level
+and set-based, so a COPY of a million attempts goes through the same SQL as one
+submit from the app.
 
-Re-running. The first call creates the demo orgs (whatever else the database
-holds; their Clerk ids and slugs are reserved for the demo). A call on a
-database that already has them adds a new cohort to the same orgs: new
-trainees with their own managers, assignments and ``attempts`` more attempts,
-counted into the derived tables exactly as the triggers would. Nothing that
-exists is changed except derived counters. ``dev up`` only seeds an empty
-database; ``dev seed --attempts N`` grows the demo data by N attempts.
+Re-running. The first call creates the demo orgs; a call on a database that
+already has them adds a new cohort (new trainees with their own managers,
+assignments and ``attempts`` more attempts) to the same orgs. ``make dev``
+only seeds an empty database; ``make seed`` grows the demo data.
 
 Determinism. The same seed, ``now`` and database state give the same rows,
 ids included (``now`` defaults to the current minute).
@@ -48,10 +36,8 @@ ids included (``now`` defaults to the current minute).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -59,6 +45,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -97,6 +84,10 @@ _VARIANT = "89ab"
 _Z = tuple(NormalDist().inv_cdf((k + 0.5) / 4096) for k in range(4096))
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 class SeedError(RuntimeError):
     """The demo data cannot be loaded into this database as it stands."""
 
@@ -104,6 +95,9 @@ class SeedError(RuntimeError):
 # ---------------------------------------------------------------------------
 # Content
 # ---------------------------------------------------------------------------
+
+
+CONTENT = json.loads((Path(__file__).parent / "data" / "seed.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -119,422 +113,20 @@ class DemoOrg:
     age_days: int
 
 
-DEMO_ORGS = (
-    DemoOrg(DEMO_CLERK_ORG_ID, "Acme Corporation", "acme", "acme.example", 0.5, 2, 240),
-    DemoOrg("org_demo_globex", "Globex", "globex", "globex.example", 0.3, 1, 230),
-    DemoOrg("org_demo_initech", "Initech", "initech", "initech.example", 0.2, 2, 220),
-)
-
-
-def _persona(name: str, title: str, company: str, personality: str, *objections: str) -> dict:
-    return {
-        "name": name,
-        "title": title,
-        "company": company,
-        "personality": personality,
-        "objections": list(objections),
-    }
-
-
-def _scenario(*fields: Any, visibility: str = "public") -> dict[str, Any]:
-    # Positional fields keep the content tables below compact.
-    key, title, difficulty, category, role, description, instructions = fields[:7]
-    context, outcome, goal, objectives, persona = fields[7:]
-    return {
-        "key": key,
-        "title": title,
-        "difficulty": difficulty,
-        "category": category,
-        "role": role,
-        "description": description,
-        "instructions": instructions,
-        "context": context,
-        "expected_outcome": outcome,
-        "learning_goal": goal,
-        "learning_objectives": list(objectives),
-        "persona": persona,
-        "comfort_indicators": {
-            "warms_up_when": ["you reference their situation", "you ask before pitching"],
-            "cools_down_when": ["you talk over them", "you dodge a direct question"],
-        },
-        "difficulty_rating": _DIFFICULTIES.index(difficulty) * 2 + 1,
-        "cefr_level": ("B1", "B2", "C1")[_DIFFICULTIES.index(difficulty)],
-        "cefr_recommendation": "Professional working proficiency is enough; idioms are optional.",
-        "visibility": visibility,
-    }
-
-
-BUILTIN_SCENARIOS: tuple[dict[str, Any], ...] = (
-    _scenario(
-        "cold-call-gatekeeper",
-        "Cold Call: From Gatekeeper to Decision Maker",
-        "beginner",
-        "Prospecting",
-        "SDR",
-        "Get past an executive assistant and earn a meeting with the VP of Operations.",
-        "Introduce yourself in one sentence, give a reason for the call that matters to the "
-        "assistant's boss, and ask for the best way to reach them.",
-        "You are calling Northwind Logistics for the first time. No one there knows your company.",
-        "A booked 20-minute call with the VP or a warm transfer.",
-        "Open calls with relevance instead of a pitch.",
-        ["State a relevant reason for calling", "Treat the gatekeeper as an ally", "Ask for time"],
-        _persona(
-            "Dana Brooks",
-            "Executive Assistant",
-            "Northwind Logistics",
-            "Polite, protective of the VP's calendar, short on time",
-            "Send me an email",
-            "She is not taking vendor calls",
-        ),
-    ),
-    _scenario(
-        "discovery-pain-points",
-        "Discovery Call: Uncovering Pain Points",
-        "beginner",
-        "Discovery",
-        "Account Executive",
-        "Run a first discovery call with an operations manager who agreed to 30 minutes.",
-        "Ask open questions about their current process, quantify the cost of the problem "
-        "and summarise what you heard before proposing anything.",
-        "The prospect downloaded a whitepaper on shipment tracking last week.",
-        "Two quantified pains and agreement on a follow-up demo with the right people.",
-        "Let the customer do most of the talking.",
-        ["Ask open questions", "Quantify impact", "Summarise before pitching"],
-        _persona(
-            "Priya Shah",
-            "Operations Manager",
-            "Brightline Retail",
-            "Friendly and talkative, drifts into details",
-            "We already have a spreadsheet for that",
-        ),
-    ),
-    _scenario(
-        "demo-skeptical-cfo",
-        "Product Demo for a Skeptical CFO",
-        "intermediate",
-        "Demo",
-        "Account Executive",
-        "Demo the platform to a CFO who joined late and cares only about numbers.",
-        "Tie every feature you show to cost or risk. Check for understanding and keep it short.",
-        "The champion (a team lead) set up the call; the CFO signs anything above $50k.",
-        "The CFO agrees to review a business case with their team.",
-        "Translate features into financial outcomes.",
-        ["Lead with business impact", "Handle interruptions calmly", "Confirm next steps"],
-        _persona(
-            "Marcus Feld",
-            "Chief Financial Officer",
-            "Harbor Health",
-            "Direct, impatient, numbers-driven",
-            "What is the payback period?",
-            "We froze new spend this quarter",
-        ),
-    ),
-    _scenario(
-        "price-objection",
-        "Handling the Price Objection",
-        "intermediate",
-        "Objection Handling",
-        "Account Executive",
-        "The buyer likes the product but says you are 30% more expensive than the alternative.",
-        "Acknowledge, clarify what the price is compared with, and reframe around value before "
-        "discussing any concession.",
-        "Late-stage opportunity; procurement has a competing quote.",
-        "The buyer agrees to a value review instead of a straight discount.",
-        "Defend value without caving on price.",
-        ["Acknowledge and clarify", "Reframe on value", "Trade, never give, concessions"],
-        _persona(
-            "Elena Novak",
-            "Head of Procurement",
-            "Cobalt Manufacturing",
-            "Calm, firm negotiator who tests your confidence",
-            "Your competitor is 30% cheaper",
-            "Can you match their price?",
-        ),
-    ),
-    _scenario(
-        "competitive-displacement",
-        "Competitive Displacement",
-        "advanced",
-        "Objection Handling",
-        "Account Executive",
-        "Convince a loyal customer of a competitor that switching is worth the effort.",
-        "Find the gaps the current vendor leaves, build urgency without badmouthing them, and "
-        "address switching risk head-on.",
-        "Their contract with the incumbent renews in four months.",
-        "Agreement to run a side-by-side evaluation.",
-        "Create urgency against the status quo.",
-        ["Expose gaps with questions", "Neutralise switching risk", "Secure an evaluation"],
-        _persona(
-            "Tom Okafor",
-            "Director of IT",
-            "Summit Financial",
-            "Loyal to the incumbent, risk-averse",
-            "Switching would take months",
-            "We are happy with what we have",
-        ),
-    ),
-    _scenario(
-        "multi-year-renewal",
-        "Negotiating a Multi-Year Renewal",
-        "advanced",
-        "Negotiation",
-        "Account Manager",
-        "Negotiate a three-year renewal with a customer asking for a 20% discount.",
-        "Anchor on delivered value, explore their priorities, and trade term length for price.",
-        "The customer grew usage 40% this year but had two support escalations.",
-        "A signed-off verbal on a multi-year term at no more than 8% discount.",
-        "Negotiate with trades, not concessions.",
-        ["Anchor on value delivered", "Explore interests", "Trade term for price"],
-        _persona(
-            "Grace Liu",
-            "VP of Customer Operations",
-            "Lumen Telecom",
-            "Data-driven, remembers every support ticket",
-            "We need 20% off to renew",
-            "Your support let us down twice",
-        ),
-    ),
-    _scenario(
-        "upsell-existing-customer",
-        "Upsell to an Existing Customer",
-        "intermediate",
-        "Expansion",
-        "Account Manager",
-        "Propose the analytics add-on to a happy customer at their quarterly business review.",
-        "Start from their goals for next year, connect the add-on to one of them and ask for a "
-        "pilot.",
-        "The customer's team doubled; they export data to spreadsheets every week.",
-        "A scoped pilot of the add-on with a success metric.",
-        "Expand accounts by solving the next problem.",
-        ["Start from customer goals", "Propose a small pilot", "Define success together"],
-        _persona(
-            "Sam Whitaker",
-            "Head of Revenue Operations",
-            "Brightline Retail",
-            "Enthusiastic but budget-conscious",
-            "We have no budget until Q3",
-        ),
-    ),
-    _scenario(
-        "closing-next-step",
-        "Closing: Securing the Next Step",
-        "beginner",
-        "Closing",
-        "SDR",
-        "End a good conversation with a concrete, calendared next step.",
-        "Summarise agreed value, propose a specific next step with a date and confirm who joins.",
-        "The prospect is interested but tends to say 'let me think about it'.",
-        "A meeting invitation accepted during the call.",
-        "Never end a call without a next step.",
-        ["Summarise value", "Propose a specific date", "Confirm attendees"],
-        _persona(
-            "Jordan Ellis",
-            "Sales Operations Lead",
-            "Pinewood Software",
-            "Agreeable but non-committal",
-            "Let me think about it",
-            "Send me something and I will get back to you",
-        ),
-    ),
-)
-
-ORG_SCENARIOS: dict[str, tuple[dict[str, Any], ...]] = {
-    "acme": (
-        _scenario(
-            "acme-inbound-qualification",
-            "Acme Anvil Pro: Inbound Lead Qualification",
-            "intermediate",
-            "Discovery",
-            "SDR",
-            "Qualify an inbound lead for Anvil Pro using BANT in under ten minutes.",
-            "Confirm budget, authority, need and timing without sounding like a checklist.",
-            "The lead filled in the pricing form at 2 a.m. with a personal email address.",
-            "A qualified opportunity or a polite disqualification.",
-            "Qualify fast and kindly.",
-            ["Confirm need first", "Find the decision maker", "Agree on timing"],
-            _persona(
-                "Riley Chen",
-                "Founder",
-                "Chen Fabrication",
-                "Curious, price-shopping",
-                "Just send me the price",
-            ),
-            visibility="org",
-        ),
-        _scenario(
-            "acme-pricing-change",
-            "Q3 Pricing Change Conversation",
-            "advanced",
-            "Negotiation",
-            "Account Manager",
-            "Explain the new list prices to a long-time customer before renewal.",
-            "Be transparent about the change, show what they gain and offer the loyalty plan.",
-            "Draft scenario, under review by sales leadership.",
-            "The customer understands the change and books a renewal planning call.",
-            "Deliver unwelcome news without losing trust.",
-            ["Be transparent", "Show added value", "Offer options"],
-            _persona(
-                "Pat Moreno",
-                "Purchasing Manager",
-                "Moreno Tools",
-                "Loyal but annoyed",
-                "Why should we pay more?",
-            ),
-            visibility="private",
-        ),
-    ),
-    "globex": (
-        _scenario(
-            "globex-cloud-migration",
-            "Globex Cloud Migration Pitch",
-            "intermediate",
-            "Demo",
-            "Solutions Engineer",
-            "Pitch a phased cloud migration to an IT director worried about downtime.",
-            "Walk through the phased plan, quantify downtime risk and propose a pilot workload.",
-            "Their data centre lease ends in 18 months.",
-            "Agreement to migrate one non-critical workload as a pilot.",
-            "Sell the plan, not the product.",
-            ["Map the current estate", "De-risk the migration", "Propose a pilot"],
-            _persona(
-                "Ivan Petrov",
-                "IT Director",
-                "Keystone Insurance",
-                "Cautious, technical",
-                "We cannot afford any downtime",
-            ),
-            visibility="org",
-        ),
-        _scenario(
-            "globex-security-review",
-            "Enterprise Security Review Call",
-            "advanced",
-            "Objection Handling",
-            "Solutions Engineer",
-            "Answer a CISO's security questionnaire follow-ups live.",
-            "Answer precisely, admit what you do not know and commit to written follow-ups.",
-            "The deal is blocked on security sign-off.",
-            "The CISO lists the remaining items and a date for sign-off.",
-            "Build trust with precise, honest answers.",
-            ["Answer precisely", "Admit unknowns", "Agree on follow-ups"],
-            _persona(
-                "Nadia Karim",
-                "CISO",
-                "Keystone Insurance",
-                "Sceptical, detail-oriented",
-                "Where exactly is our data stored?",
-            ),
-            visibility="private",
-        ),
-    ),
-    "initech": (
-        _scenario(
-            "initech-tps-demo",
-            "TPS Automation Suite Demo",
-            "beginner",
-            "Demo",
-            "Account Executive",
-            "Demo the TPS report automation to a team of overworked analysts.",
-            "Show the three-click report, ask how long their current process takes, and invite "
-            "questions.",
-            "The analysts' manager asked for the demo after a missed deadline.",
-            "The team asks for a trial.",
-            "Demo to the user's pain.",
-            ["Ask about the current process", "Show, don't tell", "Invite questions"],
-            _persona(
-                "Peter Gibbons",
-                "Financial Analyst",
-                "Initrode",
-                "Tired, sarcastic, secretly interested",
-                "Is this another cover sheet?",
-            ),
-            visibility="org",
-        ),
-        _scenario(
-            "initech-renewal-at-risk",
-            "Renewal at Risk: Executive Escalation",
-            "advanced",
-            "Negotiation",
-            "Account Manager",
-            "Save a renewal after an outage, with an angry executive on the line.",
-            "Let them vent, own the failure, present the remediation plan and a credit offer.",
-            "A six-hour outage last month delayed their month-end close.",
-            "The executive agrees to a remediation review instead of cancelling.",
-            "Recover trust after a failure.",
-            ["Listen first", "Own the failure", "Present a concrete plan"],
-            _persona(
-                "Bill Lumbergh",
-                "VP of Finance",
-                "Initrode",
-                "Passive-aggressive, escalates quickly",
-                "We are evaluating other vendors",
-            ),
-            visibility="private",
-        ),
-    ),
-}
+DEMO_ORGS = tuple(DemoOrg(**org) for org in CONTENT["orgs"])
+BUILTIN_SCENARIOS: list[dict[str, Any]] = CONTENT["builtin_scenarios"]
+ORG_SCENARIOS: dict[str, list[dict[str, Any]]] = CONTENT["org_scenarios"]
 
 
 def _scenario_id(key: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"scenario/{key}")
 
 
-BUILTIN_SCENARIO_IDS: dict[str, uuid.UUID] = {
-    s["key"]: _scenario_id(s["key"]) for s in BUILTIN_SCENARIOS
-}
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-# One string per list reads better than 40 one-word lines.
-_FIRST_NAMES = _words(
-    "Olivia Liam Emma Noah Ava Mateo Sophia Lucas Isabella Ethan Mia Aiden Amara Kai Zoe Omar "
-    "Chloe Diego Lina Jonah Fatima Leo Hannah Ravi Grace Tariq Nora Hugo Maya Felix Ingrid "
-    "Kofi Lucia Arjun Sienna Malik Clara Yusuf Elise Bruno"
-)
-_LAST_NAMES = _words(
-    "Garcia Smith Nguyen Patel Kim Johnson Okafor Rossi Müller Silva Cohen Brown Haddad Tanaka "
-    "Lopez Martin Novak Andersen Ibrahim Walker Dubois Costa Khan Schmidt Reyes Moore Ito Hughes "
-    "Larsen Mensah Flores Becker Ali Park Fischer Evans Wright Santos Young Baker"
-)
-
-_CRITERIA = ("opening", "discovery", "objection_handling", "value_articulation", "closing")
-_STRENGTH = {
-    "opening": "Strong opening: you earned attention in the first 30 seconds.",
-    "discovery": "Good discovery: your open questions surfaced the real problem.",
-    "objection_handling": "You handled objections calmly and asked before answering.",
-    "value_articulation": "You tied features to outcomes the buyer cares about.",
-    "closing": "Clear close: you secured a concrete next step.",
-}
-_IMPROVE = {
-    "opening": "Next time, give the reason for your call before introducing the product.",
-    "discovery": "Ask more open questions and quantify the impact before pitching.",
-    "objection_handling": "Acknowledge the concern before responding instead of defending.",
-    "value_articulation": "Connect each capability to a business outcome.",
-    "closing": "Propose a specific date and attendees for the next step.",
-}
-_MANAGER_COMMENTS = (
-    "Great progress on discovery. Let's role-play the pricing section in our 1:1.",
-    "Listen to minute 4: you talked over the buyer. Pause and let them finish.",
-    "Nice recovery after the objection. Try this scenario again at advanced level.",
-    "Your close was strong. Share this recording with the team on Friday.",
-    "Too much pitching early on; ask two more questions before the demo.",
-)
-_KEYWORDS = ("ROI", "pilot", "integration", "security", "onboarding", "timeline")
-_NOTES = (
-    "Good practice for my Globex call.",
-    "The persona pushes hard on price, prepare numbers.",
-    "Redo before the QBR.",
-    "Useful opener, reuse it.",
-)
-_STEPS = (
-    ("Prepare", "Review the account and set a goal for the call", "Research the account"),
-    ("Open the call", "Earn the right to ask questions", "Draft an opener"),
-    ("Discover and handle objections", "Uncover pains and address concerns", "Practise objections"),
-    ("Agree next steps", "Close on a concrete next step", "Write the follow-up email"),
-)
+BUILTIN_SCENARIO_IDS = {s["key"]: _scenario_id(s["key"]) for s in BUILTIN_SCENARIOS}
+_FIRST_NAMES, _LAST_NAMES = CONTENT["first_names"], CONTENT["last_names"]
+_CRITERIA, _STRENGTH, _IMPROVE = CONTENT["criteria"], CONTENT["strength"], CONTENT["improve"]
+_MANAGER_COMMENTS, _KEYWORDS = CONTENT["manager_comments"], CONTENT["keywords"]
+_NOTES, _STEPS = CONTENT["notes"], CONTENT["prep_steps"]
 
 
 # ---------------------------------------------------------------------------
@@ -790,7 +382,7 @@ def _plan_orgs(conn: psycopg.Connection, seed: int, attempts: int, now: int) -> 
             org.picks = [
                 Pick(str(_scenario_id(s["key"])), _DIFFICULTIES.index(s["difficulty"]), s["title"])
                 for s in content
-                if s["visibility"] != "private"
+                if s.get("visibility", "public") != "private"
             ]
         else:
             org.admins = [
@@ -842,15 +434,8 @@ def _org_rows(plan: Plan) -> Iterator[tuple]:
             yield org.org_id, org.spec.clerk_org_id, org.spec.name, org.spec.slug, created, created
 
 
-MEMBER_COLUMNS = (
-    "org_id",
-    "user_id",
-    "role",
-    "manager_user_id",
-    "display_name",
-    "email",
-    "created_at",
-    "updated_at",
+MEMBER_COLUMNS = _names(
+    "org_id user_id role manager_user_id display_name email created_at updated_at"
 )
 
 
@@ -874,29 +459,11 @@ def _member_rows(plan: Plan) -> Iterator[tuple]:
             yield org.org_id, t.user_id, "trainee", t.manager, t.name, t.email, at, at
 
 
-SCENARIO_COLUMNS = (
-    "id",
-    "org_id",
-    "title",
-    "description",
-    "role",
-    "difficulty",
-    "category",
-    "instructions",
-    "context",
-    "expected_outcome",
-    "learning_goal",
-    "learning_objectives",
-    "persona",
-    "comfort_indicators",
-    "difficulty_rating",
-    "cefr_level",
-    "cefr_recommendation",
-    "created_by_user_id",
-    "visibility",
-    "is_active",
-    "created_at",
-    "updated_at",
+SCENARIO_COLUMNS = _names(
+    "id org_id title description role difficulty category instructions context"
+    " expected_outcome learning_goal learning_objectives persona comfort_indicators"
+    " difficulty_rating cefr_level cefr_recommendation created_by_user_id visibility"
+    " is_active created_at updated_at"
 )
 
 
@@ -915,12 +482,12 @@ def _scenario_row(s: dict[str, Any], org_id: str | None, author: str | None, at:
         s["learning_goal"],
         json.dumps(s["learning_objectives"]),
         json.dumps(s["persona"]),
-        json.dumps(s["comfort_indicators"]),
-        s["difficulty_rating"],
-        s["cefr_level"],
-        s["cefr_recommendation"],
+        json.dumps(CONTENT["comfort_indicators"]),
+        _DIFFICULTIES.index(s["difficulty"]) * 2 + 1,
+        ("B1", "B2", "C1")[_DIFFICULTIES.index(s["difficulty"])],
+        CONTENT["cefr_recommendation"],
         author,
-        s["visibility"],
+        s.get("visibility", "public"),
         True,
         _ts(at),
         _ts(at),
@@ -938,16 +505,9 @@ def _scenario_rows(plan: Plan, builtins: bool) -> Iterator[tuple]:
                 yield _scenario_row(s, org.org_id, org.admins[0], org.created + (n + 2) * DAY)
 
 
-ASSIGNMENT_COLUMNS = (
-    "id",
-    "org_id",
-    "scenario_id",
-    "assignee_user_id",
-    "assigned_by_user_id",
-    "due_at",
-    "required",
-    "created_at",
-    "updated_at",
+ASSIGNMENT_COLUMNS = _names(
+    "id org_id scenario_id assignee_user_id assigned_by_user_id due_at required"
+    " created_at updated_at"
 )
 
 
@@ -974,16 +534,8 @@ def _assignment_rows(plan: Plan) -> Iterator[tuple]:
             )
 
 
-PROGRESS_COLUMNS = (
-    "org_id",
-    "user_id",
-    "scenario_id",
-    "is_saved",
-    "saved_at",
-    "user_rating",
-    "user_notes",
-    "created_at",
-    "updated_at",
+PROGRESS_COLUMNS = _names(
+    "org_id user_id scenario_id is_saved saved_at user_rating user_notes created_at updated_at"
 )
 
 
@@ -1003,17 +555,9 @@ def _progress_rows(plan: Plan) -> Iterator[tuple]:
             )
 
 
-CHAT_COLUMNS = (
-    "id",
-    "org_id",
-    "user_id",
-    "title",
-    "scenario_progress",
-    "scenario_id",
-    "scenario_started_at",
-    "scenario_completed_at",
-    "created_at",
-    "updated_at",
+CHAT_COLUMNS = _names(
+    "id org_id user_id title scenario_progress scenario_id scenario_started_at"
+    " scenario_completed_at created_at updated_at"
 )
 
 
@@ -1079,34 +623,12 @@ def _chat_rows(plan: Plan) -> Iterator[tuple]:
             )
 
 
-ATTEMPT_COLUMNS = (
-    "id",
-    "org_id",
-    "clerk_user_id",
-    "scenario_id",
-    "assignment_id",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "score",
-    "score_breakdown",
-    "kpis",
-    "transcript_path",
-    "recording_path",
-    "feedback_text",
-    "feedback_json",
-    "manager_comments",
-    "status",
-    "metadata",
-    "vapi_call_id",
-    "created_at",
-    "updated_at",
-    "version",
-    "answers",
-    "auto_save_data",
-    "submitted_at",
-    "last_activity_at",
-    "scored_by",
+ATTEMPT_COLUMNS = _names(
+    "id org_id clerk_user_id scenario_id assignment_id started_at ended_at"
+    " duration_seconds score score_breakdown kpis transcript_path recording_path"
+    " feedback_text feedback_json manager_comments status metadata vapi_call_id"
+    " created_at updated_at version answers auto_save_data submitted_at"
+    " last_activity_at scored_by"
 )
 _DIFFICULTY_OFFSET = (6.0, 0.0, -9.0)  # points: advanced scenarios score lower
 _MEAN_CALL_SECONDS = (380, 560, 760)
@@ -1395,7 +917,7 @@ def _attempt_rows(plan: Plan, counts: dict[str, int]) -> Iterator[tuple]:
 
 
 # ---------------------------------------------------------------------------
-# Set-based SQL: activity (both paths) and the derived rows (bulk path)
+# Activity, derived from the attempts of this load in SQL
 # ---------------------------------------------------------------------------
 
 # Activity for a sample of the attempts of this load (about 5%, plus every
@@ -1422,234 +944,6 @@ select a.org_id, a.id, a.clerk_user_id, e.event_type, e.payload, e.at, e.at
 """
 
 
-def _jsonb_int(doc: str, key: str) -> str:
-    """SQL for practice_jsonb_int(doc, key) with a fast path: a JSON integer of
-    up to 9 digits is that integer (exactly what the function returns for it),
-    anything else goes to the function itself. The function is plain SQL with
-    SET search_path, so it is never inlined and costs ~4 us a call; over a
-    million facts and their events that is most of a minute."""
-    value = f"{doc} -> '{key}'"
-    return (
-        f"case when jsonb_typeof({value}) = 'number' and ({value})::text ~ '^-?[0-9]{{1,9}}$'"
-        f" then ({value})::text::integer else practice_jsonb_int({doc}, '{key}') end"
-    )
-
-
-# Each statement reproduces one trigger of 0002-0005 over the rows this
-# transaction inserted (xmin = our transaction id), with the triggers' own
-# expressions, so the derived rows equal what row-by-row triggers would write.
-_DERIVED_SQL: tuple[tuple[str, str], ...] = (
-    (
-        "dim_users",  # trigger_sync_dim_users (0002)
-        """
-        insert into dim_users as d
-               (org_id, user_id, name, email, role, manager_user_id, created_at)
-        select m.org_id, m.user_id, m.display_name, m.email, m.role, m.manager_user_id,
-               m.created_at
-          from org_members m
-         where m.xmin = %(xid)s::xid
-        on conflict (org_id, user_id) do update
-           set name = excluded.name, email = excluded.email, role = excluded.role,
-               manager_user_id = excluded.manager_user_id, updated_at = now()
-        """,
-    ),
-    (
-        "dim_scenarios",  # trigger_sync_dim_scenarios (0003)
-        """
-        insert into dim_scenarios as d
-               (scenario_id, org_id, title, difficulty, category, created_at)
-        select s.id, s.org_id, s.title, s.difficulty::text, s.category, s.created_at
-          from scenarios s
-         where s.xmin = %(xid)s::xid
-        on conflict (scenario_id) do update
-           set org_id = excluded.org_id, title = excluded.title,
-               difficulty = excluded.difficulty, category = excluded.category,
-               updated_at = now()
-        """,
-    ),
-    (
-        "scenario_metadata (saves, ratings)",  # trigger_progress_engagement (0003)
-        """
-        insert into scenario_metadata as m
-               (org_id, scenario_id, amount_saved_count, ratings_count, ratings_sum,
-                average_rating)
-        select org_id, scenario_id, saved, rated, rating_sum,
-               case when rated > 0 then rating_sum::real / rated end
-          from (select p.org_id, p.scenario_id,
-                       (count(*) filter (where p.is_saved))::integer as saved,
-                       count(p.user_rating)::integer as rated,
-                       coalesce(sum(p.user_rating), 0)::integer as rating_sum
-                  from user_scenario_progress p
-                 where p.xmin = %(xid)s::xid and (p.is_saved or p.user_rating is not null)
-                 group by p.org_id, p.scenario_id) d
-        on conflict (org_id, scenario_id) do update
-           set amount_saved_count = greatest(m.amount_saved_count + excluded.amount_saved_count,
-                                             0),
-               ratings_count      = greatest(m.ratings_count + excluded.ratings_count, 0),
-               ratings_sum        = greatest(m.ratings_sum + excluded.ratings_sum, 0),
-               average_rating     = case when m.ratings_count + excluded.ratings_count > 0
-                                         then (m.ratings_sum + excluded.ratings_sum)::real
-                                              / (m.ratings_count + excluded.ratings_count) end,
-               updated_at         = now()
-        """,
-    ),
-    (
-        # trigger_attempt_counters (0004) and the counters of trigger_populate_fact
-        # (0005): every step recomputes the rate and the average from the running
-        # totals, so applying all the increments at once gives the same values.
-        "scenario_metadata (attempts)",
-        """
-        insert into scenario_metadata as m
-               (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
-                time_spent_total_seconds, time_spent_samples, average_time_spent)
-        select org_id, scenario_id, started, used,
-               least(round(100.0 * used / started, 2), 100)::real,
-               seconds, samples,
-               case when samples > 0 then round(seconds::numeric / samples)::integer end
-          from (select a.org_id, a.scenario_id,
-                       count(*)::integer as started,
-                       (count(*) filter (where a.status = 'completed'))::integer as used,
-                       coalesce(sum(a.duration_seconds) filter (where a.status = 'completed'),
-                                0)::bigint as seconds,
-                       (count(a.duration_seconds) filter (where a.status = 'completed'))::integer
-                           as samples
-                  from scenario_attempts a
-                 where a.xmin = %(xid)s::xid
-                 group by a.org_id, a.scenario_id) d
-        on conflict (org_id, scenario_id) do update
-           set total_attempts           = m.total_attempts + excluded.total_attempts,
-               total_times_used         = m.total_times_used + excluded.total_times_used,
-               completion_rate          = least(round(
-                   100.0 * (m.total_times_used + excluded.total_times_used)
-                   / (m.total_attempts + excluded.total_attempts), 2), 100)::real,
-               time_spent_total_seconds = m.time_spent_total_seconds
-                                          + excluded.time_spent_total_seconds,
-               time_spent_samples       = m.time_spent_samples + excluded.time_spent_samples,
-               -- Only a completion touches the average: without one it keeps its value.
-               average_time_spent       = case
-                   when excluded.total_times_used = 0 then m.average_time_spent
-                   when m.time_spent_samples + excluded.time_spent_samples > 0
-                   then round((m.time_spent_total_seconds
-                               + excluded.time_spent_total_seconds)::numeric
-                              / (m.time_spent_samples + excluded.time_spent_samples))::integer
-               end,
-               updated_at               = now()
-        """,
-    ),
-    (
-        "user_scenario_progress",  # trigger_attempt_counters + trigger_populate_fact
-        """
-        insert into user_scenario_progress as p
-               (org_id, user_id, scenario_id, times_attempted, times_completed,
-                last_attempt_at, last_completed_at)
-        select a.org_id, a.clerk_user_id, a.scenario_id,
-               count(*)::integer,
-               (count(*) filter (where a.status = 'completed'))::integer,
-               max(a.started_at),
-               max(coalesce(a.ended_at, now())) filter (where a.status = 'completed')
-          from scenario_attempts a
-         where a.xmin = %(xid)s::xid
-         group by a.org_id, a.clerk_user_id, a.scenario_id
-        on conflict (org_id, user_id, scenario_id) do update
-           set times_attempted   = p.times_attempted + excluded.times_attempted,
-               times_completed   = p.times_completed + excluded.times_completed,
-               last_attempt_at   = greatest(p.last_attempt_at, excluded.last_attempt_at),
-               last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at),
-               updated_at        = now()
-        """,
-    ),
-    (
-        "fact_scenario_attempts",  # trigger_populate_fact; date_key is generated
-        f"""
-        insert into fact_scenario_attempts
-               (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
-                talk_ms, listen_ms, started_at, ended_at)
-        select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.score, a.duration_seconds,
-               {_jsonb_int("a.kpis", "talk_ms")},
-               {_jsonb_int("a.kpis", "listen_ms")},
-               a.started_at, a.ended_at
-          from scenario_attempts a
-         where a.xmin = %(xid)s::xid and a.status = 'completed'
-        on conflict (attempt_id) do nothing
-        """,
-    ),
-    (
-        "fact_kpi_events",  # practice_write_kpi_events, called by trigger_populate_fact
-        f"""
-        insert into fact_kpi_events
-               (attempt_id, org_id, user_id, scenario_id, event_type, event_value, timestamp_ms)
-        select a.id, a.org_id, a.clerk_user_id, a.scenario_id,
-               e ->> 'event_type', e -> 'event_value', {_jsonb_int("e", "timestamp_ms")}
-          from scenario_attempts a
-          cross join lateral jsonb_array_elements(a.kpis -> 'events') as t(e)
-         where a.xmin = %(xid)s::xid and a.status = 'completed'
-           and jsonb_typeof(a.kpis -> 'events') = 'array'
-           and jsonb_typeof(e) = 'object'
-           and jsonb_typeof(e -> 'event_type') = 'string'
-           and e ->> 'event_type' <> ''
-        """,
-    ),
-    (
-        # trigger_populate_fact stamps the assignment with the end of the first
-        # completed attempt inserted; a trainee's attempts are inserted in start
-        # order, so that is the one with the earliest start.
-        "assignments.completed_at",
-        """
-        update assignments s
-           set completed_at = f.ended_at, updated_at = now()
-          from (select distinct on (a.assignment_id) a.assignment_id,
-                       coalesce(a.ended_at, now()) as ended_at
-                  from scenario_attempts a
-                 where a.xmin = %(xid)s::xid and a.status = 'completed'
-                   and a.assignment_id is not null
-                 order by a.assignment_id, a.started_at, a.id) f
-         where s.id = f.assignment_id and s.completed_at is null
-        """,
-    ),
-)
-
-_INSERTED_ONLY = "the load only inserts: no update or delete fires it"
-_UPDATED_AT = "the load inserts; the derived upserts set updated_at = now() themselves"
-# Every trigger on the tables this module writes, and what stands in for it
-# when the bulk path runs with triggers off. tests/integration/test_seed.py
-# fails when the schema gains a trigger on these tables that is not listed.
-MIRRORED_TRIGGERS: dict[tuple[str, str], str] = {
-    ("org_members", "sync_dim_users"): "statement dim_users",
-    ("scenarios", "sync_dim_scenarios"): "statement dim_scenarios",
-    ("user_scenario_progress", "progress_engagement_insert"): (
-        "statement scenario_metadata (saves, ratings)"
-    ),
-    ("user_scenario_progress", "progress_engagement_update"): _INSERTED_ONLY,
-    ("user_scenario_progress", "progress_engagement_delete"): _INSERTED_ONLY,
-    ("user_scenario_progress", "progress_saved_at"): "saved_at is generated with is_saved",
-    ("scenario_attempts", "count_attempt_on_insert"): (
-        "statements scenario_metadata (attempts) and user_scenario_progress"
-    ),
-    ("scenario_attempts", "populate_fact_on_completion"): (
-        "statements fact_scenario_attempts, fact_kpi_events, scenario_metadata (attempts),"
-        " user_scenario_progress and assignments.completed_at"
-    ),
-    ("scenario_attempts", "attempt_completion_defaults"): (
-        "completed attempts are generated with ended_at"
-    ),
-    ("scenario_attempts", "sync_fact_on_attempt_change"): _INSERTED_ONLY,
-    **{
-        (table, "set_updated_at"): _UPDATED_AT
-        for table in (
-            "orgs",
-            "org_members",
-            "scenarios",
-            "assignments",
-            "user_scenario_progress",
-            "chat_sessions",
-            "scenario_attempts",
-            "scenario_metadata",
-            "dim_users",
-            "dim_scenarios",
-        )
-    },
-}
-
 # The big tables whose secondary indexes are rebuilt after a load that more
 # than doubles them: one sort per index beats a million random insertions into
 # each (about a third of the load's time). Primary keys stay: ON CONFLICT and
@@ -1668,20 +962,10 @@ select i.relname, pg_get_indexdef(x.indexrelid)
 """
 
 # Every table a load writes (ANALYZEd afterwards).
-WRITTEN_TABLES = (
-    "orgs",
-    "org_members",
-    "dim_users",
-    "scenarios",
-    "dim_scenarios",
-    "assignments",
-    "scenario_attempts",
-    "attempt_activity",
-    "chat_sessions",
-    "scenario_metadata",
-    "user_scenario_progress",
-    "fact_scenario_attempts",
-    "fact_kpi_events",
+WRITTEN_TABLES = _names(
+    "orgs org_members dim_users scenarios dim_scenarios assignments scenario_attempts"
+    " attempt_activity chat_sessions scenario_metadata user_scenario_progress"
+    " fact_scenario_attempts fact_kpi_events"
 )
 
 
@@ -1765,7 +1049,6 @@ def _copy(
 class SeedSummary:
     """What one load inserted."""
 
-    mode: str  # "bulk" or "triggers"
     cohort: int
     new_orgs: int
     members: int
@@ -1776,7 +1059,6 @@ class SeedSummary:
     attempts: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     activity: int = 0
-    derived: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     refresh: str | None = None
 
@@ -1797,7 +1079,7 @@ class SeedSummary:
             f"{what}, {self.members:,} members, {self.scenarios} scenarios, "
             f"{self.assignments:,} assignments, {self.attempts:,} attempts ({statuses}), "
             f"{self.activity:,} activity events, {self.chat_sessions:,} chat sessions "
-            f"in {self.seconds:.1f} s ({self.mode})"
+            f"in {self.seconds:.1f} s"
         )
 
 
@@ -1825,10 +1107,8 @@ def _rebuild_indexes(conn: psycopg.Connection, indexes: list[tuple[str, str]]) -
         conn.execute(sql.SQL(definition))  # pg_get_indexdef output, not input
 
 
-def _insert_rows(
-    conn: psycopg.Connection, plan: Plan, meter: _Meter, lap: Any, bulk: bool
-) -> SeedSummary:
-    """Insert everything inside the caller's transaction; derive if ``bulk``."""
+def _insert_rows(conn: psycopg.Connection, plan: Plan, meter: _Meter, lap: Any) -> SeedSummary:
+    """Insert everything inside the caller's transaction (the triggers derive the rest)."""
     cur = conn.cursor()
     new = plan.orgs[0].new
     builtins_missing = (
@@ -1840,12 +1120,9 @@ def _insert_rows(
     )
     total = sum(o.attempts for o in plan.orgs)
     what = "creating the demo orgs" if new else "adding a new cohort to the demo orgs"
-    trainees = sum(o.trainees for o in plan.orgs)
-    mode = "bulk" if bulk else "triggers"
-    meter.note(f"{what}: {trainees:,} trainees, {total:,} attempts ({mode})")
-    deferred = _defer_indexes(conn, total) if bulk else []
+    meter.note(f"{what}: {sum(o.trainees for o in plan.orgs):,} trainees, {total:,} attempts")
+    deferred = _defer_indexes(conn, total)
     summary = SeedSummary(
-        mode="bulk" if bulk else "triggers",
         cohort=plan.cohort,
         new_orgs=_copy(cur, "orgs", ORG_COLUMNS, _org_rows(plan)),
         members=_copy(cur, "org_members", MEMBER_COLUMNS, _member_rows(plan)),
@@ -1858,15 +1135,10 @@ def _insert_rows(
     summary.attempts = _copy(
         cur, "scenario_attempts", ATTEMPT_COLUMNS, _attempt_rows(plan, summary.statuses), meter
     )
-    lap("attempts (COPY)")
+    lap("attempts (COPY and triggers)")
     xid = conn.execute("select pg_current_xact_id()::xid::text").fetchone()[0]
     summary.activity = cur.execute(_ACTIVITY_SQL, {"xid": xid, "demo": DEMO_TRAINEE}).rowcount
     lap("activity")
-    if bulk:
-        meter.note("deriving counters, facts and dimensions")
-        for name, statement in _DERIVED_SQL:
-            summary.derived[name] = cur.execute(statement, {"xid": xid}).rowcount
-        lap("derived rows")
     if deferred:
         meter.note(f"rebuilding {len(deferred)} indexes")
         _rebuild_indexes(conn, deferred)
@@ -1880,13 +1152,16 @@ def load_demo_data(
     *,
     seed: int = DEFAULT_SEED,
     progress: bool = True,
-    use_triggers: bool = False,
     now: datetime | None = None,
 ) -> SeedSummary:
     """Load the demo orgs, or a new cohort into them, with ``attempts`` attempts."""
     attempts = DEFAULT_ATTEMPTS if attempts is None else attempts
     if attempts < 0:
-        raise ValueError("attempts must be >= 0")
+        raise SeedError("attempts must be >= 0")
+    if not isinstance(seed, int):
+        raise TypeError(
+            f"seed must be an int, not {type(seed).__name__}"
+        )  # random.Random takes any
     clock = _current_minute() if now is None else int(now.timestamp())
     timings: dict[str, float] = {}
     began = time.perf_counter()
@@ -1900,27 +1175,14 @@ def load_demo_data(
     with psycopg.connect(admin_url) as conn:
         # Two seeders at once would both see "no demo orgs" and collide.
         conn.execute("select pg_advisory_xact_lock(hashtextextended('dev.seed', 0))")
-        bulk = not use_triggers
-        if (
-            bulk
-            and not conn.execute(
-                "select has_parameter_privilege('session_replication_role', 'SET')"
-            ).fetchone()[0]
-        ):
-            meter.note("not a superuser: inserting with triggers on (slower)")
-            bulk = False
-        if bulk:
-            # Transaction-local: the connection never leaves with triggers off.
-            conn.execute("set local session_replication_role = replica")
         plan = _plan_orgs(conn, seed, attempts, clock)
-        summary = _insert_rows(conn, plan, meter, lap, bulk)
+        summary = _insert_rows(conn, plan, meter, lap)
     # After the commit: the planner needs the new sizes at once, and the
     # reporting views are refreshed from the facts just written.
     with psycopg.connect(admin_url, autocommit=True) as conn:
         meter.note("analyze and refresh the reporting views")
-        conn.execute(
-            sql.SQL("analyze {}").format(sql.SQL(", ").join(map(sql.Identifier, WRITTEN_TABLES)))
-        )
+        tables = sql.SQL(", ").join(map(sql.Identifier, WRITTEN_TABLES))
+        conn.execute(sql.SQL("analyze {}").format(tables))
         lap("analyze")
         status, error = conn.execute(
             "select status, error from refresh_reporting_views('manual', 'dev.seed')"
@@ -1929,65 +1191,3 @@ def load_demo_data(
         lap("refresh views")
     summary.timings = timings
     return summary
-
-
-# ---------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``python -m dev.seed``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m dev.seed", description="Load the demo data (see dev/seed.py)."
-    )
-    parser.add_argument(
-        "--attempts", type=int, default=DEFAULT_ATTEMPTS, help=f"attempts ({DEFAULT_ATTEMPTS:,})"
-    )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed ({DEFAULT_SEED})")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="superuser URL of a migrated database (default: the local stack's practice_dev)",
-    )
-    parser.add_argument(
-        "--triggers", action="store_true", help="insert with row triggers on (slow; for checks)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``python -m dev.seed``; the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.attempts < 0:
-        print("--attempts must be >= 0", file=sys.stderr)
-        return 2
-    database = None
-    admin_url = args.database_url
-    if admin_url is None:
-        from dev.stack import PGDATA, open_database, prepare_database
-
-        database = open_database(os.environ.get("DATABASE_URL") or None, PGDATA)
-        prepare_database(database.admin_url)
-        admin_url = database.admin_url
-    try:
-        summary = load_demo_data(
-            admin_url,
-            args.attempts,
-            seed=args.seed,
-            progress=not args.quiet,
-            use_triggers=args.triggers,
-        )
-    except SeedError as exc:
-        print(f"seed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if database is not None:
-            database.stop()
-    print(f"demo data loaded: {summary}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,254 +1,268 @@
-"""Reads template.yaml (with its CloudFormation short-form tags) and lists what the
-local stack needs from it: the functions and the HTTP routes that reach them.
+"""template.yaml as the local stack needs it: the functions (Globals merged in),
+the HTTP routes that reach them, and CloudFormation values resolved for the laptop.
 
-API
----
-``load_template(path=ROOT / "template.yaml") -> dict``
-    The template as plain data. Short-form tags become their long form
-    (``!Ref X`` -> ``{"Ref": "X"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``,
-    ``!Sub s`` -> ``{"Fn::Sub": s}``, ...), and ``2012-10-17``-like scalars stay strings.
-``functions(template) -> dict[str, Function]``
-    Every ``AWS::Serverless::Function`` by logical id, with Globals.Function merged in.
-``http_routes(template) -> list[Route]``
-    One ``Route`` per ``HttpApi`` event, in template order.
-``parameter_defaults(template) -> dict[str, str]``
-    Each parameter's default (a list parameter's default is its comma-joined text).
-
-Values the template computes (``Ref``, ``Fn::Sub``, ``Fn::GetAtt``, ``Fn::Join``...)
-are NOT resolved: an environment variable such as ``PRACTICE_UPLOADS_BUCKET`` is
-left as ``{"Ref": "UploadsBucket"}``. Callers override those with local values (or
-drop them) before putting the environment in place; ``Function.literal_environment``
-keeps only the plain strings.
+The template is parsed by cfn-lint's decoder, which turns short-form tags into
+their long form (``!Ref X`` -> ``{"Ref": "X"}``).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
-
-SERVERLESS_FUNCTION = "AWS::Serverless::Function"
-SERVERLESS_HTTP_API = "AWS::Serverless::HttpApi"
-
-# Functions' properties that Globals.Function may set and the local stack reads.
-_DEFAULTS = {"Timeout": 3, "MemorySize": 128}
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that understands CloudFormation's short-form intrinsic tags."""
-
-
-# CloudFormation reads dates as strings ("Version: 2012-10-17"): drop the resolver.
-_CfnLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "practice-local"
+_PSEUDO = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::StackName": STACK_NAME,
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
 }
-
-
-def _construct_intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix in {"Ref", "Condition"}:
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        resource, _, attribute = value.partition(".")
-        value = [resource, attribute]
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
 def load_template(path: Path | str = TEMPLATE) -> dict[str, Any]:
     """The template at ``path`` as plain data, intrinsics in their long form."""
-    with Path(path).open(encoding="utf-8") as stream:
-        data = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    if not isinstance(data, dict) or "Resources" not in data:
-        raise ValueError(f"{path} is not a CloudFormation template (no Resources)")
+    data, problems = decode_str(Path(path).read_text(encoding="utf-8"))
+    if problems or not isinstance(data, dict) or "Resources" not in data:
+        raise ValueError(f"{path} is not a CloudFormation template: {problems or 'no Resources'}")
     return data
 
 
-@dataclass(frozen=True)
-class Function:
-    """A serverless function as the template declares it, Globals applied."""
-
-    logical_id: str
-    handler: str  # "app.handler"
-    code_uri: str  # "functions/attempts/", relative to the template's folder
-    timeout: int | Any
-    memory: int | Any
-    environment: dict[str, Any]  # Globals' variables, then the function's own
-    events: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def module(self) -> str:
-        """The import path tests and the local stack use: ``functions.attempts.app``."""
-        return _module(self.code_uri, self.handler)
-
-    @property
-    def attribute(self) -> str:
-        """The handler's attribute name in its module (``handler``)."""
-        return self.handler.rsplit(".", 1)[1]
-
-    @property
-    def literal_environment(self) -> dict[str, str]:
-        """The variables whose values are plain scalars (intrinsics dropped)."""
-        return {
-            name: str(value)
-            for name, value in self.environment.items()
-            if isinstance(value, str | int | float | bool)
-        }
+def resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    """Each resource of ``type_`` by logical id: its Properties."""
+    return {
+        logical_id: resource.get("Properties") or {}
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == type_
+    }
 
 
 @dataclass(frozen=True)
 class Route:
-    """One HTTP API route and the function that serves it."""
+    """One HttpApi event: method, path and the authorizer guarding it (None: public)."""
 
-    function_logical_id: str
-    handler: str
-    code_uri: str
+    function: Function = field(repr=False, compare=False)
     method: str  # upper case; "ANY" matches every method
-    path: str  # as in the template: "/attempts/{attemptId}", "/files/{key+}"
-    auth: bool  # True when the JWT authorizer guards the route
-    timeout: int | Any
-    memory: int | Any
-    environment: dict[str, Any]
-    event_name: str = ""  # the event's logical name, e.g. "GetAttempt"
-    authorizer: str | None = None  # the authorizer's name when ``auth``, else None
-    scopes: tuple[str, ...] = ()  # the event's Auth.AuthorizationScopes
-
-    @property
-    def module(self) -> str:
-        """The import path of the function's module (``functions.attempts.app``)."""
-        return _module(self.code_uri, self.handler)
-
-    @property
-    def attribute(self) -> str:
-        """The handler's attribute name in its module (``handler``)."""
-        return self.handler.rsplit(".", 1)[1]
+    path: str  # "/attempts/{attemptId}", "/files/{key+}"
+    authorizer: str | None
+    scopes: tuple[str, ...] = ()
 
     @property
     def route_key(self) -> str:
-        """API Gateway's route key: ``"GET /attempts/{attemptId}"``."""
+        """API Gateway's route key: ``GET /attempts/{attemptId}``."""
         return f"{self.method} {self.path}"
 
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters when ``method`` and ``path`` hit this route, else None."""
-        if self.method not in {"ANY", method.upper()}:
-            return None
-        names, pattern = _path_pattern(self.path)
-        found = pattern.fullmatch(path)
-        return None if found is None else dict(zip(names, found.groups(), strict=True))
+
+@dataclass(frozen=True)
+class Function:
+    """An AWS::Serverless::Function as the template declares it, Globals applied."""
+
+    logical_id: str
+    code_uri: str  # "functions/attempts/"
+    handler: str  # "app.handler"
+    timeout: Any = 3  # Lambda's defaults when neither the function nor Globals set them
+    memory: Any = 128
+    environment: dict[str, Any] = field(default_factory=dict)  # intrinsics unresolved
+    function_name: Any = None
+    routes: list[Route] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def module(self) -> str:
+        """The dotted module of the handler: ``functions.attempts.app``."""
+        return ".".join((*Path(self.code_uri).parts, self.handler.rsplit(".", 1)[0]))
+
+    @property
+    def attribute(self) -> str:
+        """The handler's name in its module (``handler``)."""
+        return self.handler.rsplit(".", 1)[1]
+
+    @property
+    def directory(self) -> str:
+        """The last folder of CodeUri (``attempts``)."""
+        return Path(self.code_uri).name
+
+    @property
+    def name(self) -> str:
+        """The deployed name: FunctionName when literal, else the logical id."""
+        return self.function_name if isinstance(self.function_name, str) else self.logical_id
 
 
-def _module(code_uri: str, handler: str) -> str:
-    package = ".".join(Path(code_uri).parts)
-    return f"{package}.{handler.rsplit('.', 1)[0]}"
-
-
-def _path_pattern(template_path: str) -> tuple[list[str], re.Pattern[str]]:
-    """Parameter names and a regex for an API Gateway path (``{name}``, greedy ``{name+}``)."""
-    names: list[str] = []
-    parts: list[str] = []
-    for piece in re.split(r"(\{[^}]+\})", template_path):
-        if piece.startswith("{") and piece.endswith("}"):
-            name = piece[1:-1]
-            greedy = name.endswith("+")
-            names.append(name.removesuffix("+"))
-            parts.append("(.+)" if greedy else "([^/]+)")
-        else:
-            parts.append(re.escape(piece))
-    return names, re.compile("".join(parts))
-
-
-def functions(template: Mapping[str, Any]) -> dict[str, Function]:
-    """Every serverless function by logical id, with Globals.Function merged in."""
+def functions(template: dict[str, Any]) -> dict[str, Function]:
+    """Every function with code on disk by logical id, with its HttpApi routes."""
     globals_ = (template.get("Globals") or {}).get("Function") or {}
-    global_env = ((globals_.get("Environment") or {}).get("Variables")) or {}
+    api_auth = {
+        logical_id: props.get("Auth") or {}
+        for logical_id, props in resources(template, "AWS::Serverless::HttpApi").items()
+    }
+    implicit_auth = ((template.get("Globals") or {}).get("HttpApi") or {}).get("Auth") or {}
     found: dict[str, Function] = {}
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != SERVERLESS_FUNCTION:
-            continue
-        props = resource.get("Properties") or {}
-
-        def prop(name: str, props: Mapping[str, Any] = props) -> Any:
-            return props.get(name, globals_.get(name, _DEFAULTS.get(name)))
-
-        own_env = ((props.get("Environment") or {}).get("Variables")) or {}
-        found[logical_id] = Function(
-            logical_id=logical_id,
-            handler=prop("Handler"),
-            code_uri=prop("CodeUri"),
-            timeout=prop("Timeout"),
-            memory=prop("MemorySize"),
-            environment={**global_env, **own_env},
-            events=dict(props.get("Events") or {}),
+    for logical_id, props in resources(template, "AWS::Serverless::Function").items():
+        merged = {**globals_, **props}
+        if not isinstance(merged.get("CodeUri"), str):
+            continue  # inline or image functions have nothing to import here
+        env = {
+            **((globals_.get("Environment") or {}).get("Variables") or {}),
+            **((props.get("Environment") or {}).get("Variables") or {}),
+        }
+        fn = Function(
+            logical_id,
+            merged["CodeUri"],
+            merged["Handler"],
+            merged.get("Timeout", 3),
+            merged.get("MemorySize", 128),
+            env,
+            props.get("FunctionName"),
         )
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            event_props = event.get("Properties") or {}
+            api_id = event_props.get("ApiId")
+            api = api_id.get("Ref") if isinstance(api_id, dict) else None
+            auth = event_props.get("Auth") or {}
+            authorizer = auth.get("Authorizer") or api_auth.get(api, implicit_auth).get(
+                "DefaultAuthorizer"
+            )
+            authorizer = None if authorizer in (None, "NONE") else authorizer
+            scopes = tuple(auth.get("AuthorizationScopes") or ()) if authorizer else ()
+            method = str(event_props.get("Method", "ANY")).upper()
+            path = event_props.get("Path", "/{proxy+}")
+            fn.routes.append(Route(fn, method, path, authorizer, scopes))
+        found[logical_id] = fn
     return found
 
 
-def http_routes(template: Mapping[str, Any]) -> list[Route]:
-    """One Route per HttpApi event of every function, in template order.
-
-    ``auth`` is False when the event says ``Auth: {Authorizer: NONE}`` or when its
-    API (the referenced ``AWS::Serverless::HttpApi``, or the implicit API's
-    Globals.HttpApi) has no default authorizer and the event names none.
-    """
-    resources = template.get("Resources") or {}
-    implicit_auth = ((template.get("Globals") or {}).get("HttpApi") or {}).get("Auth") or {}
-    routes: list[Route] = []
-    for fn in functions(template).values():
-        for event_name, event in fn.events.items():
-            if event.get("Type") != "HttpApi":
-                continue
-            props = event.get("Properties") or {}
-            api_auth = implicit_auth
-            api_id = props.get("ApiId")
-            if isinstance(api_id, dict) and "Ref" in api_id:
-                api = resources.get(api_id["Ref"]) or {}
-                if api.get("Type") != SERVERLESS_HTTP_API:
-                    raise ValueError(f"{fn.logical_id}.{event_name}: ApiId is not an HttpApi")
-                api_auth = (api.get("Properties") or {}).get("Auth") or {}
-            event_auth = props.get("Auth") or {}
-            authorizer = event_auth.get("Authorizer")
-            if authorizer is None:
-                authorizer = api_auth.get("DefaultAuthorizer")
-            protected = authorizer not in {None, "NONE"}
-            routes.append(
-                Route(
-                    function_logical_id=fn.logical_id,
-                    handler=fn.handler,
-                    code_uri=fn.code_uri,
-                    method=str(props.get("Method", "ANY")).upper(),
-                    path=props.get("Path", "/{proxy+}"),
-                    auth=protected,
-                    timeout=fn.timeout,
-                    memory=fn.memory,
-                    environment=dict(fn.environment),
-                    event_name=event_name,
-                    authorizer=authorizer if protected else None,
-                    scopes=tuple(event_auth.get("AuthorizationScopes") or ()) if protected else (),
-                )
-            )
-    return routes
+def http_routes(template: dict[str, Any]) -> list[Route]:
+    """Every HttpApi route of every function, in template order."""
+    return [route for fn in functions(template).values() for route in fn.routes]
 
 
-def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
+def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
     """Each parameter's default as text (lists comma-joined); those without one are absent."""
-    defaults: dict[str, str] = {}
-    for name, spec in (template.get("Parameters") or {}).items():
-        if "Default" in spec:
-            value = spec["Default"]
-            defaults[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return defaults
+    return {
+        name: ",".join(map(str, spec["Default"]))
+        if isinstance(spec["Default"], list)
+        else str(spec["Default"])
+        for name, spec in (template.get("Parameters") or {}).items()
+        if "Default" in spec
+    }
+
+
+class Unresolvable(ValueError):
+    """An intrinsic the local stack cannot evaluate (a resource only AWS creates)."""
+
+
+def bucket_names(template: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> local name of every AWS::S3::Bucket (UploadsBucket ->
+    practice-local-uploads, the config's default, so functions without the variable agree)."""
+    names = {}
+    for logical_id, props in resources(template, "AWS::S3::Bucket").items():
+        declared = props.get("BucketName")
+        stem = logical_id.lower().removesuffix("bucket") or "bucket"
+        local = re.sub(r"[^a-z0-9.-]", "-", f"practice-local-{stem}")[:63]
+        names[logical_id] = declared if isinstance(declared, str) else local
+    return names
+
+
+class Resolver:
+    """Evaluates Ref, Fn::Sub, Fn::GetAtt (buckets), Fn::Join, Fn::Select and
+    Fn::ToJsonString with parameter defaults, pseudo parameters and local bucket names."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.buckets = bucket_names(template)
+        self.refs: dict[str, Any] = dict(_PSEUDO)
+        for name, spec in (template.get("Parameters") or {}).items():
+            default = spec.get("Default")
+            if default is None:
+                continue
+            if str(spec.get("Type", "String")).startswith(("CommaDelimitedList", "List<")):
+                items = default if isinstance(default, list) else str(default).split(",")
+                self.refs[name] = [str(item).strip() for item in items]
+            else:
+                self.refs[name] = str(default)
+        self.refs.update(self.buckets)
+
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one return per intrinsic
+        """The value with every intrinsic evaluated; ``Unresolvable`` if one cannot be."""
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                if arg not in self.refs:
+                    raise Unresolvable(f"Ref {arg}")
+                return self.refs[arg]
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::GetAtt":
+                return self._getatt(*(arg.split(".", 1) if isinstance(arg, str) else arg))
+            if key == "Fn::Join":
+                return str(arg[0]).join(self.text(item) for item in self.resolve(arg[1]))
+            if key == "Fn::Select":
+                return self.resolve(arg[1])[int(self.resolve(arg[0]))]
+            if key == "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg))
+            if key.startswith("Fn::"):  # Fn::If tests deployment conditions, unknown here
+                raise Unresolvable(key)
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def text(self, value: Any) -> str:
+        """The value resolved and rendered as an environment variable's text."""
+        resolved = self.resolve(value)
+        if isinstance(resolved, bool):
+            return "true" if resolved else "false"
+        if isinstance(resolved, list | dict):
+            raise Unresolvable(f"{value!r} is not a scalar")
+        return "" if resolved is None else str(resolved)
+
+    def environment(self, variables: dict[str, Any]) -> dict[str, str]:
+        """The variables that resolve locally, as text (those only AWS knows are left out)."""
+        resolved = {}
+        for name, value in variables.items():
+            try:
+                resolved[name] = self.text(value)
+            except (Unresolvable, LookupError, TypeError, ValueError):
+                continue
+        return resolved
+
+    def _sub(self, arg: Any) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        variables = {key: self.text(item) for key, item in extra.items()}
+
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return variables[name]
+            if "." in name:
+                return self._getatt(*name.split(".", 1))
+            value = self.resolve({"Ref": name})
+            if not isinstance(value, str):
+                raise Unresolvable(f"${{{name}}} is a list")
+            return value
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def _getatt(self, logical_id: str, attribute: str) -> str:
+        bucket = self.buckets.get(logical_id)
+        values = {
+            "Arn": f"arn:aws:s3:::{bucket}",
+            "DomainName": f"{bucket}.s3.amazonaws.com",
+            "RegionalDomainName": f"{bucket}.s3.{REGION}.amazonaws.com",
+        }
+        if bucket is None or attribute not in values:
+            raise Unresolvable(f"Fn::GetAtt {logical_id}.{attribute}")
+        return values[attribute]

@@ -5,19 +5,15 @@ role, a member of the application role without BYPASSRLS."""
 from __future__ import annotations
 
 import os
-import secrets
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from dev.postgres import EmbeddedPostgres, free_port
-from dev.stack import APP_LOGIN, prepare_database, with_dbname, with_user
+from dev.postgres import MigratedDatabase, server, throwaway_database
 from tests.support import World, build_world
+
+__all__ = ["MigratedDatabase"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,51 +35,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 
-@dataclass
-class MigratedDatabase:
-    """A fresh, migrated database and the URLs to reach it."""
-
-    server_url: str  # superuser, on the server's maintenance database
-    admin_url: str  # superuser, on this database (migrations, fixtures)
-    app_url: str  # the Lambda's login role: RLS applies
-    name: str
-    embedded: EmbeddedPostgres | None
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A superuser URL on the server: DATABASE_URL's, else an embedded PostgreSQL 18."""
+    with server(os.environ.get("DATABASE_URL")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
-    """The server: DATABASE_URL when set, else an embedded PostgreSQL 18."""
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        yield external, None
-        return
-    with tempfile.TemporaryDirectory(prefix="practice-pg-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-        server.start()
-        try:
-            yield server.admin_url, server
-        finally:
-            server.stop(mode="immediate")
-
-
-@pytest.fixture(scope="session")
-def database(pg_server: tuple[str, EmbeddedPostgres | None]) -> Iterator[MigratedDatabase]:
+def database(pg_server: str) -> Iterator[MigratedDatabase]:
     """A database created for this run, migrated, dropped afterwards."""
-    server_url, embedded = pg_server
-    name = f"practice_test_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    admin_url = with_dbname(server_url, name)
-    prepare_database(admin_url)
-    app_url = with_user(admin_url, APP_LOGIN)
-    os.environ["PRACTICE_DATABASE_URL"] = app_url
-    try:
-        yield MigratedDatabase(server_url, admin_url, app_url, name, embedded)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+    with throwaway_database(pg_server, "practice_test") as db:
+        os.environ["PRACTICE_DATABASE_URL"] = db.app_url
+        yield db
 
 
 @pytest.fixture(scope="session")

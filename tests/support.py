@@ -15,6 +15,9 @@ from urllib.parse import urlencode
 import psycopg
 
 from dev.gateway import HttpRequest, build_event
+from dev.invoke import LambdaContext
+
+__all__ = ["LambdaContext"]
 
 
 @dataclass(frozen=True)
@@ -67,22 +70,6 @@ def http_event(
     if base64_body and raw:
         event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
     return event
-
-
-class LambdaContext:
-    """The parts of the Lambda context object the handlers read."""
-
-    function_name = "attempts"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:attempts"
-    memory_limit_in_mb = 1024
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/attempts"
-    log_stream_name = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Plenty: tests are not about timeouts."""
-        return 10_000
 
 
 @dataclass

@@ -14,9 +14,8 @@
 --
 -- Visibility (RLS, practice_app): same org only; trainees their own attempts;
 -- managers their own and their direct reports'; admins the whole org; a
--- 'system' context (a webhook that has set app.org_id to the attempt's org,
--- found through find_attempt_for_vapi_call()) may read and update attempts of
--- that one org.
+-- 'system' context (a webhook that has set app.org_id to the attempt's org)
+-- may read and update attempts of that one org.
 
 -- ---------------------------------------------------------------------------
 -- scenario_attempts
@@ -187,14 +186,17 @@ create policy scenario_attempts_update on scenario_attempts for update to practi
         )
     );
 
--- find_attempt_for_vapi_call() (definer, 0008) reads attempts across orgs.
+-- SECURITY DEFINER code running as the owner (triggers, maintenance) reads
+-- attempts across orgs.
 select practice_owner_policy('scenario_attempts', 'select');
 
--- SECURITY DEFINER exception: counts a started attempt in the derived tables
+-- SECURITY DEFINER exception: counts started attempts in the derived tables
 -- scenario_metadata (total_attempts, completion_rate) and user_scenario_progress
 -- (times_attempted, last_attempt_at), so the app role needs no write privilege
 -- on those counters. Completion counters are applied by trigger_populate_fact()
 -- (0005) together with the fact row, exactly once per attempt.
+-- Statement-level over the inserted rows: one INSERT of the app and a COPY of a
+-- million demo attempts (dev/seed.py) go through this same SQL, set-based.
 create function trigger_attempt_counters()
 returns trigger
 language plpgsql
@@ -203,27 +205,33 @@ set search_path = public, pg_temp
 as $$
 begin
     insert into scenario_metadata as m (org_id, scenario_id, total_attempts, completion_rate)
-    values (new.org_id, new.scenario_id, 1, 0)
+    select n.org_id, n.scenario_id, count(*), 0
+      from new_attempts n
+     group by n.org_id, n.scenario_id
     on conflict (org_id, scenario_id) do update
-       set total_attempts  = m.total_attempts + 1,
-           completion_rate = least(round(100.0 * m.total_times_used / (m.total_attempts + 1), 2), 100)::real;
+       set total_attempts  = m.total_attempts + excluded.total_attempts,
+           completion_rate = least(round(100.0 * m.total_times_used
+                                         / (m.total_attempts + excluded.total_attempts), 2), 100)::real;
 
     insert into user_scenario_progress as p (org_id, user_id, scenario_id, times_attempted, last_attempt_at)
-    values (new.org_id, new.clerk_user_id, new.scenario_id, 1, new.started_at)
+    select n.org_id, n.clerk_user_id, n.scenario_id, count(*), max(n.started_at)
+      from new_attempts n
+     group by n.org_id, n.clerk_user_id, n.scenario_id
     on conflict (org_id, user_id, scenario_id) do update
-       set times_attempted = p.times_attempted + 1,
+       set times_attempted = p.times_attempted + excluded.times_attempted,
            last_attempt_at = greatest(p.last_attempt_at, excluded.last_attempt_at);
     return null;
 end
 $$;
 comment on function trigger_attempt_counters() is
-    'SECURITY DEFINER trigger (AFTER INSERT on scenario_attempts): total_attempts+1 per org/scenario, times_attempted+1 and last_attempt_at per user.';
+    'SECURITY DEFINER statement trigger (AFTER INSERT on scenario_attempts): total_attempts per org/scenario, times_attempted and last_attempt_at per user, over the inserted rows.';
 revoke all on function trigger_attempt_counters() from public;
 
--- Name sorts before populate_fact_on_completion (0005): for an attempt inserted
--- already completed, the attempt is counted before its completion.
+-- Name sorts before populate_fact_on_completion (0005): attempts inserted
+-- already completed are counted before their completion.
 create trigger count_attempt_on_insert after insert on scenario_attempts
-    for each row execute function trigger_attempt_counters();
+    referencing new table as new_attempts
+    for each statement execute function trigger_attempt_counters();
 
 -- ---------------------------------------------------------------------------
 -- attempt_activity (seed 004 activity log)

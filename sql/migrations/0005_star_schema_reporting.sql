@@ -187,92 +187,128 @@ comment on function practice_write_kpi_events(uuid, uuid, text, uuid, jsonb) is
     'Internal (called by the completion triggers): inserts fact_kpi_events rows from kpis->''events''.';
 revoke all on function practice_write_kpi_events(uuid, uuid, text, uuid, jsonb) from public;
 
+-- The derived rows of attempts that just became completed: the fact row (ON
+-- CONFLICT DO NOTHING), its KPI events, the completion counters in
+-- scenario_metadata and user_scenario_progress, and the assignment's
+-- completed_at (from its earliest completed attempt). Counters move only for
+-- attempts whose fact row this call created, so an attempt completed twice (or
+-- completed, reopened, completed) is in the warehouse once and counted once.
+-- Set-based, so one submit and a COPY of a million demo attempts use the same
+-- SQL. Called only by trigger_populate_fact() (SECURITY DEFINER, so it runs as
+-- the owner); not executable by the app.
+create function practice_complete_attempts(p_ids uuid[])
+returns integer
+language sql
+security invoker
+set search_path = public, pg_temp
+as $$
+with fresh as (
+    insert into fact_scenario_attempts
+        (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
+         talk_ms, listen_ms, started_at, ended_at)
+    select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.score, a.duration_seconds,
+           practice_jsonb_int(a.kpis, 'talk_ms'), practice_jsonb_int(a.kpis, 'listen_ms'),
+           a.started_at, a.ended_at
+      from scenario_attempts a
+      join unnest(p_ids) as u(id) on u.id = a.id
+     where a.status = 'completed'
+    on conflict (attempt_id) do nothing
+    returning attempt_id
+), done as (
+    select a.* from scenario_attempts a join fresh f on f.attempt_id = a.id
+), kpi_events as (
+    insert into fact_kpi_events (attempt_id, org_id, user_id, scenario_id, event_type, event_value, timestamp_ms)
+    select a.id, a.org_id, a.clerk_user_id, a.scenario_id,
+           e ->> 'event_type', e -> 'event_value', practice_jsonb_int(e, 'timestamp_ms')
+      from done a
+      cross join lateral jsonb_array_elements(
+          case when jsonb_typeof(a.kpis -> 'events') = 'array' then a.kpis -> 'events' else '[]' end) as t(e)
+     where jsonb_typeof(e) = 'object'
+       and jsonb_typeof(e -> 'event_type') = 'string'
+       and e ->> 'event_type' <> ''
+), metadata as (
+    -- seed 002: completion -> total_times_used + 1, running average of time
+    -- spent, completion_rate = total_times_used / total_attempts * 100.
+    insert into scenario_metadata as m
+        (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
+         time_spent_total_seconds, time_spent_samples, average_time_spent)
+    select org_id, scenario_id, count(*), count(*), 100,
+           coalesce(sum(duration_seconds), 0), count(duration_seconds),
+           round(avg(duration_seconds))::integer
+      from done
+     group by org_id, scenario_id
+    on conflict (org_id, scenario_id) do update
+       set total_times_used         = m.total_times_used + excluded.total_times_used,
+           completion_rate          = least(round(100.0 * (m.total_times_used + excluded.total_times_used)
+                                                  / greatest(m.total_attempts, 1), 2), 100)::real,
+           time_spent_total_seconds = m.time_spent_total_seconds + excluded.time_spent_total_seconds,
+           time_spent_samples       = m.time_spent_samples + excluded.time_spent_samples,
+           average_time_spent       = case when m.time_spent_samples + excluded.time_spent_samples > 0
+                                           then round((m.time_spent_total_seconds + excluded.time_spent_total_seconds)::numeric
+                                                      / (m.time_spent_samples + excluded.time_spent_samples))::integer
+                                      end
+), progress as (
+    insert into user_scenario_progress as p
+        (org_id, user_id, scenario_id, times_attempted, times_completed, last_attempt_at, last_completed_at)
+    select org_id, clerk_user_id, scenario_id, count(*), count(*), max(started_at),
+           max(coalesce(ended_at, now()))
+      from done
+     group by org_id, clerk_user_id, scenario_id
+    on conflict (org_id, user_id, scenario_id) do update
+       set times_completed   = p.times_completed + excluded.times_completed,
+           last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at)
+), assigned as (
+    update assignments s
+       set completed_at = f.ended_at
+      from (select distinct on (assignment_id) assignment_id, coalesce(ended_at, now()) as ended_at
+              from done
+             where assignment_id is not null
+             order by assignment_id, started_at, id) f
+     where s.id = f.assignment_id
+       and s.completed_at is null
+)
+select count(*)::integer from done
+$$;
+comment on function practice_complete_attempts(uuid[]) is
+    'Internal (called by trigger_populate_fact): fact rows, KPI events, completion counters and assignment completion of newly completed attempts, once per attempt.';
+revoke all on function practice_complete_attempts(uuid[]) from public;
+
 -- SECURITY DEFINER exception: the completion trigger writes derived rows
 -- (fact_scenario_attempts, fact_kpi_events, scenario_metadata,
 -- user_scenario_progress, assignments.completed_at) that the app role may only
--- read. It fires AFTER INSERT OR UPDATE OF status when NEW.status = 'completed'
--- and acts only on the transition (INSERT, or OLD.status not 'completed').
--- The fact insert uses ON CONFLICT (attempt_id) DO NOTHING, and the counters
--- are applied only when that insert actually created the row, so an attempt
--- set to completed twice (or completed, reopened, completed) yields exactly one
--- fact row and is counted once.
+-- read. Statement-level over the transition tables: on INSERT every completed
+-- row, on UPDATE the rows whose status became 'completed'.
 create function trigger_populate_fact()
 returns trigger
 language plpgsql
 security definer
 set search_path = public, pg_temp
 as $$
-declare
-    v_rows     integer;
-    v_duration integer := new.duration_seconds;
-    v_timed    integer := (new.duration_seconds is not null)::integer;
-    v_ended    timestamptz := coalesce(new.ended_at, now());
 begin
-    if new.status is distinct from 'completed' then
-        return null;
-    end if;
-    if tg_op = 'UPDATE' and old.status is not distinct from 'completed' then
-        return null;
-    end if;
-
-    insert into fact_scenario_attempts
-        (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
-         talk_ms, listen_ms, started_at, ended_at)
-    values
-        (new.id, new.org_id, new.clerk_user_id, new.scenario_id, new.score, new.duration_seconds,
-         practice_jsonb_int(new.kpis, 'talk_ms'), practice_jsonb_int(new.kpis, 'listen_ms'),
-         new.started_at, new.ended_at)
-    on conflict (attempt_id) do nothing;
-    get diagnostics v_rows = row_count;
-    if v_rows = 0 then
-        return null;   -- completed before: already in the warehouse and counted
-    end if;
-
-    perform practice_write_kpi_events(new.id, new.org_id, new.clerk_user_id, new.scenario_id, new.kpis);
-
-    -- seed 002: completion -> total_times_used + 1, running average of time
-    -- spent, completion_rate = total_times_used / total_attempts * 100.
-    insert into scenario_metadata as m
-        (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
-         time_spent_total_seconds, time_spent_samples, average_time_spent)
-    values
-        (new.org_id, new.scenario_id, 1, 1, 100,
-         coalesce(v_duration, 0), v_timed, v_duration)
-    on conflict (org_id, scenario_id) do update
-       set total_times_used         = m.total_times_used + 1,
-           completion_rate          = least(round(100.0 * (m.total_times_used + 1) / greatest(m.total_attempts, 1), 2), 100)::real,
-           time_spent_total_seconds = m.time_spent_total_seconds + coalesce(v_duration, 0),
-           time_spent_samples       = m.time_spent_samples + v_timed,
-           average_time_spent       = case when m.time_spent_samples + v_timed > 0
-                                           then round((m.time_spent_total_seconds + coalesce(v_duration, 0))::numeric
-                                                      / (m.time_spent_samples + v_timed))::integer
-                                      end;
-
-    insert into user_scenario_progress as p
-        (org_id, user_id, scenario_id, times_attempted, times_completed, last_attempt_at, last_completed_at)
-    values
-        (new.org_id, new.clerk_user_id, new.scenario_id, 1, 1, new.started_at, v_ended)
-    on conflict (org_id, user_id, scenario_id) do update
-       set times_completed   = p.times_completed + 1,
-           last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at);
-
-    if new.assignment_id is not null then
-        update assignments a
-           set completed_at = v_ended
-         where a.id = new.assignment_id
-           and a.completed_at is null;
+    if tg_op = 'INSERT' then
+        perform practice_complete_attempts(
+            array(select n.id from new_attempts n where n.status = 'completed'));
+    else
+        perform practice_complete_attempts(
+            array(select n.id from new_attempts n join old_attempts o on o.id = n.id
+                   where n.status = 'completed' and o.status is distinct from 'completed'));
     end if;
     return null;
 end
 $$;
 comment on function trigger_populate_fact() is
-    'SECURITY DEFINER completion trigger: on the transition to completed writes the fact row (ON CONFLICT DO NOTHING), KPI events, completion counters and assignment completion, once per attempt.';
+    'SECURITY DEFINER completion trigger: on the transition to completed writes the fact row, KPI events, completion counters and assignment completion, once per attempt (practice_complete_attempts).';
 revoke all on function trigger_populate_fact() from public;
 
+-- Transition tables allow one event per trigger and no column list: two triggers.
 create trigger populate_fact_on_completion
-    after insert or update of status on scenario_attempts
-    for each row when (new.status = 'completed')
-    execute function trigger_populate_fact();
+    after insert on scenario_attempts
+    referencing new table as new_attempts
+    for each statement execute function trigger_populate_fact();
+create trigger populate_fact_on_status_change
+    after update on scenario_attempts
+    referencing old table as old_attempts new table as new_attempts
+    for each statement execute function trigger_populate_fact();
 
 -- SECURITY DEFINER exception: keeps the derived fact row, KPI events and the
 -- time-spent average current when an already completed attempt is scored or

@@ -16,9 +16,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from dev.postgres import free_port
-from tests.conftest import MigratedDatabase
-from tests.support import LambdaContext
+from dev.invoke import LambdaContext
+from dev.postgres import MigratedDatabase, free_port
 
 UPLOADS_BUCKET = "practice-test-uploads"
 

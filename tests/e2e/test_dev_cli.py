@@ -17,15 +17,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from dev import tokens
 from dev.gateway import HttpRequest, build_event, jwt_settings, translate_response
-from dev.invoke import function_specs, spec_for_event_file
-from dev.postgres import EmbeddedPostgres
-from dev.stack import ensure_app_login, load_demo_data, with_dbname, with_user
-from dev.template import load_template
-from tests.conftest import MigratedDatabase
+from dev.invoke import function_for_event_file
+from dev.postgres import MigratedDatabase, throwaway_database
+from dev.seed import load_demo_data
+from dev.stack import running_stack
+from dev.template import functions, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -105,36 +104,22 @@ def test_token_command_refuses_unknown_roles(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def events_database(pg_server: tuple[str, EmbeddedPostgres | None]) -> Iterator[str]:
+def events_database(pg_server: str) -> Iterator[str]:
     """A database of its own, migrated and loaded with the demo data the sample
     events refer to; yields the Lambda login role's URL."""
-    from practice.migrations import migrate
-
-    server_url, _ = pg_server
-    name = f"practice_events_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    admin_url = with_dbname(server_url, name)
-    try:
-        migrate(admin_url)
-        ensure_app_login(admin_url)
-        load_demo_data(admin_url)
-        yield with_user(admin_url, "practice_lambda")
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+    with throwaway_database(pg_server, "practice_events") as db:
+        load_demo_data(db.admin_url, progress=False)
+        yield db.app_url
 
 
 @pytest.fixture(scope="module")
 def replays(events_database: str) -> dict[str, Any]:
     """Every status-named event file's result, by file name: one ``invoke`` run
     per function with all of its files."""
-    specs = function_specs(load_template())
+    fns = functions(load_template())
     by_function: dict[str, list[Path]] = {}
     for path in REPLAYED:
-        by_function.setdefault(spec_for_event_file(specs, path.name).logical_id, []).append(path)
+        by_function.setdefault(function_for_event_file(fns, path.name).logical_id, []).append(path)
     results: dict[str, Any] = {}
     for function, paths in by_function.items():
         flags = [arg for path in paths for arg in ("-e", str(path))]
@@ -219,3 +204,58 @@ def test_invoke_names_an_unknown_function() -> None:
     done = run_dev("invoke", "no-such-function", "-e", "-", stdin="{}")
     assert done.returncode == 2
     assert "AttemptsFunction" in done.stderr
+
+
+# ---------------------------------------------------------------------------
+# seed, psql, reset
+# ---------------------------------------------------------------------------
+
+
+def _members(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("select user_id from org_members order by user_id")]
+
+
+def test_seed_honours_the_seed_and_the_database_url(pg_server: str) -> None:
+    # The same seed gives the same people (their ids depend on the seed alone,
+    # not on the clock or on where the checkout lives); another seed, others.
+    with (
+        throwaway_database(pg_server, "practice_seed_cli") as cli,
+        throwaway_database(pg_server, "practice_seed_same") as same,
+        throwaway_database(pg_server, "practice_seed_other") as other,
+    ):
+        done = run_dev("seed", "--attempts", "300", "--seed", "7", DATABASE_URL=cli.admin_url)
+        assert done.returncode == 0, done.stderr
+        assert "300 attempts" in done.stdout
+        load_demo_data(same.admin_url, 300, seed=7, progress=False)
+        load_demo_data(other.admin_url, 300, seed=8, progress=False)
+        assert _members(cli.admin_url) == _members(same.admin_url)
+        assert _members(cli.admin_url) != _members(other.admin_url)
+
+
+def test_psql_passes_its_arguments_and_logs_in_as_the_app_role(
+    database: MigratedDatabase,
+) -> None:
+    query = ["-At", "-c", "select current_user, current_setting('is_superuser')"]
+    admin = run_dev("psql", *query, DATABASE_URL=database.admin_url)
+    assert admin.returncode == 0, admin.stderr
+    assert admin.stdout.strip() == "postgres|on"
+    app = run_dev("psql", "--as-app", *query, DATABASE_URL=database.admin_url)
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.strip() == "practice_lambda|off"
+
+
+def test_reset_refuses_while_the_stack_runs(tmp_path: Path) -> None:
+    # A live pid in .dev/stack.pid is a running `make dev`: reset must not
+    # stop its database or delete its keys.
+    from dev.stack import reset
+
+    dev_dir = tmp_path / ".dev"
+    dev_dir.mkdir()
+    (dev_dir / "stack.pid").write_text(str(os.getpid()))
+    assert running_stack(dev_dir / "stack.pid") == os.getpid()
+    with pytest.raises(Exception, match=r"make dev is running \(pid \d+\)"):
+        reset(tmp_path / "pgdata", dev_dir)
+    assert (dev_dir / "stack.pid").exists()
+    (dev_dir / "stack.pid").write_text("999999999")  # a stack that died without cleaning up
+    assert reset(tmp_path / "pgdata", dev_dir) == [f"deleted {dev_dir}"]

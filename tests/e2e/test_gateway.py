@@ -5,6 +5,7 @@ routes, the JWT authorizer, and the attempts function against the test database
 from __future__ import annotations
 
 import secrets
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +17,8 @@ import pytest
 
 from dev import tokens
 from dev.gateway import Gateway, GatewayServer, jwt_settings
-from dev.moto_server import wait_for_port
+from dev.postgres import MigratedDatabase
 from dev.template import http_routes, load_template
-from tests.conftest import MigratedDatabase
 
 # In-process functions flush (disabled) metrics after every call; Powertools says so.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -59,12 +59,8 @@ def served(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    gateway = Gateway.from_template(
-        template, http_routes(template), overrides=overrides, keys=keys, isolated=True
-    )
+    gateway = Gateway.from_template(template, overrides=overrides, keys=keys, isolated=True)
     server = GatewayServer(gateway, "127.0.0.1", 0).start()
-    host, port = server.server_address[:2]
-    wait_for_port(host, port)
     issuer, audience = jwt_settings(template)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         try:
@@ -98,8 +94,8 @@ def test_every_template_route_is_registered(served: Served) -> None:
     assert set(registered) == set(declared)
     assert len(served.gateway.routes) == len(declared)
     for key, route in declared.items():
-        assert registered[key].function == route.function_logical_id
-        assert (registered[key].authorizer is not None) == route.auth
+        assert registered[key].function.logical_id == route.function.logical_id
+        assert registered[key].authorizer == route.authorizer
 
 
 def test_health_needs_no_token(served: Served) -> None:
@@ -196,3 +192,49 @@ def test_cors_preflight_from_the_template(served: Served) -> None:
 def test_keep_alive_serves_many_requests_on_one_connection(served: Served) -> None:
     statuses = {served.client.get("/health").status_code for _ in range(20)}
     assert statuses == {200}
+
+
+def test_head_answers_like_get_without_a_body(served: Served) -> None:
+    get, head = served.client.get("/health"), served.client.head("/health")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_a_redirect_never_names_the_host_the_client_sent(
+    served: Served, member: dict[str, str]
+) -> None:
+    # /me/ reaches GET /me; the function's trailing-slash redirect is built
+    # from the Host it sees, which must be the gateway's own.
+    token = served.token(member["clerk_org_id"], member["user_id"], "manager")
+    response = served.client.get(
+        "/me/", headers={"Host": "evil.example", "Authorization": f"Bearer {token}"}
+    )
+    assert 300 <= response.status_code < 400, response.text
+    assert "evil.example" not in response.headers["location"]
+    assert response.headers["location"] in ("/me", f"{served.url}/me")
+
+
+def test_docs_and_the_openapi_document_are_the_functions_own(served: Served) -> None:
+    before = served.gateway.invocations["AttemptsFunction"]
+    assert served.client.get("/openapi.json").status_code == 200
+    assert served.client.get("/docs").status_code == 200
+    assert served.gateway.invocations["AttemptsFunction"] == before + 2
+
+
+def test_a_burst_of_50_connections_is_queued_not_refused(served: Served) -> None:
+    # Nothing accepts while the server is not serving yet, so every connection
+    # waits in the listen backlog: socketserver's default of 5 drops the rest.
+    burst = GatewayServer(served.gateway, "127.0.0.1", 0)
+    sockets = []
+    try:
+        for _ in range(50):
+            sockets.append(socket.create_connection(burst.server_address[:2], timeout=3))
+        burst.start()
+        for sock in sockets:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for sock in sockets:
+            assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in sockets:
+            sock.close()
+        burst.stop()

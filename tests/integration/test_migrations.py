@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import secrets
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from dev.stack import with_dbname
+from dev.postgres import MigratedDatabase, throwaway_database
 from practice.migrations import _LOCK_KEY, MigrationError, discover, migrate
-from tests.conftest import MigratedDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def scratch_url(pg_server) -> Iterator[str]:
-    server_url, _ = pg_server
-    name = f"practice_scratch_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    yield with_dbname(server_url, name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+def scratch_url(pg_server: str) -> Iterator[str]:
+    with throwaway_database(pg_server, "practice_scratch", migrated=False) as db:
+        yield db.admin_url
 
 
 def _ledger(url: str) -> list[str]:
@@ -86,3 +84,63 @@ def test_a_second_runner_waits_for_the_first(scratch_url: str, tmp_path: Path) -
     runner.join(timeout=30)
     assert results == [["0001_only.sql"]]
     assert migrate(scratch_url, tmp_path) == []
+
+
+def _dev(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dev", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_make_migrate_migrates_the_database_database_url_names(pg_server: str) -> None:
+    # `DATABASE_URL=… make migrate` is how a deployed database is migrated: it
+    # must use that very database (not practice_dev beside it), and a second
+    # run must apply nothing.
+    with psycopg.connect(pg_server) as conn:
+        before = {r[0] for r in conn.execute("select datname from pg_database")}
+    with throwaway_database(pg_server, "practice_deployed", migrated=False) as db:
+        first = _dev("migrate", DATABASE_URL=db.admin_url)
+        assert first.returncode == 0, first.stderr
+        assert _ledger(db.admin_url) == [m.name for m in discover()]
+        assert f"applied {discover()[0].name}" in first.stderr
+        second = _dev("migrate", DATABASE_URL=db.admin_url)
+        assert second.returncode == 0, second.stderr
+        assert "applied" not in second.stderr
+        assert "is up to date" in second.stdout
+        with psycopg.connect(pg_server) as conn:
+            after = {r[0] for r in conn.execute("select datname from pg_database")}
+    assert after - before == {db.name}  # no practice_dev created on the side
+
+
+def test_the_layer_copy_finds_the_migrations_from_the_working_directory(tmp_path: Path) -> None:
+    # Inside a SAM layer the module sits at /opt/python/practice/migrations.py,
+    # nowhere near sql/: it looks above the working directory, or where
+    # PRACTICE_MIGRATIONS_DIR says.
+    layer = tmp_path / "opt" / "python" / "practice"
+    layer.mkdir(parents=True)
+    shutil.copy(ROOT / "layers/shared/python/practice/migrations.py", layer / "migrations.py")
+    (layer / "__init__.py").write_text("")
+    count = "from practice.migrations import discover; print(len(discover()))"
+    env = {k: v for k, v in os.environ.items() if k != "PRACTICE_MIGRATIONS_DIR"}
+    run = lambda cwd, **extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", count],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(layer.parent), **extra},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    expected = str(len(discover()))
+    assert run(ROOT / "functions").stdout.strip() == expected
+    assert run(tmp_path, PRACTICE_MIGRATIONS_DIR=str(ROOT / "sql/migrations")).stdout.strip() == (
+        expected
+    )
+    lost = run(tmp_path)
+    assert lost.returncode != 0
+    assert "PRACTICE_MIGRATIONS_DIR" in lost.stderr

@@ -1,84 +1,49 @@
-"""dev/seed.py: the demo data it loads, the derived rows its bulk path writes
-(compared with the trigger path and with a recomputation from the attempts),
-re-runs, determinism and bounded memory.
+"""dev/seed.py: the demo data it loads, the derived rows the database's triggers
+write for a COPY (compared with a recomputation from the attempts), re-runs,
+determinism and bounded memory.
 
 Every load goes into a database of its own, cloned from a migrated template:
 the session's shared database holds other tests' orgs and users."""
 
 from __future__ import annotations
 
-import secrets
 import statistics
 import tracemalloc
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from dev import seed
-from dev.stack import demo_members, with_dbname
+from dev.postgres import throwaway_database
+from dev.stack import demo_members
 
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 ATTEMPTS = 2_000
 
 
 @pytest.fixture(scope="module")
-def template(pg_server) -> Iterator[str]:
-    """A migrated database to clone (CREATE DATABASE ... TEMPLATE is a file copy)."""
-    from practice.migrations import migrate
+def fresh_database(pg_server: str) -> Iterator[Callable[[], str]]:
+    """A factory of empty migrated databases (copies of one migrated template,
+    CREATE DATABASE … TEMPLATE being a file copy), all dropped at the end."""
+    with ExitStack() as stack:
+        template = stack.enter_context(throwaway_database(pg_server, "practice_seed_tpl"))
 
-    server_url, _ = pg_server
-    name = f"practice_seed_tpl_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    migrate(with_dbname(server_url, name))
-    yield name
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        def copy() -> str:
+            db = throwaway_database(pg_server, "practice_seed", template=template.name)
+            return stack.enter_context(db).admin_url
 
-
-@pytest.fixture(scope="module")
-def fresh_database(pg_server, template: str) -> Iterator[Callable[[], str]]:
-    """A factory of empty migrated databases, all dropped at the end of the module."""
-    server_url, _ = pg_server
-    names: list[str] = []
-
-    def make() -> str:
-        name = f"practice_seed_{secrets.token_hex(4)}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
-        names.append(name)
-        return with_dbname(server_url, name)
-
-    yield make
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+        yield copy
 
 
 @pytest.fixture(scope="module")
 def bulk(fresh_database) -> tuple[str, seed.SeedSummary]:
-    """2,000 attempts through the bulk path (triggers off, derived rows by SQL)."""
+    """2,000 attempts streamed with COPY, triggers on."""
     url = fresh_database()
     return url, seed.load_demo_data(url, ATTEMPTS, now=NOW, progress=False)
-
-
-@pytest.fixture(scope="module")
-def triggered(fresh_database) -> tuple[str, seed.SeedSummary]:
-    """The same 2,000 attempts inserted with every trigger on."""
-    url = fresh_database()
-    return url, seed.load_demo_data(url, ATTEMPTS, now=NOW, progress=False, use_triggers=True)
 
 
 def rows(url: str, query: str, params: object = None) -> list[tuple]:
@@ -90,35 +55,6 @@ def rows(url: str, query: str, params: object = None) -> list[tuple]:
 def value(url: str, query: str, params: object = None) -> object:
     """The single value of ``query`` on ``url``."""
     return rows(url, query, params)[0][0]
-
-
-# Derived rows as the triggers write them; created_at/updated_at are now() of
-# whichever transaction wrote them and are left out.
-DERIVED = {
-    "fact_scenario_attempts": """
-        select attempt_id, org_id, user_id, scenario_id, score, duration_seconds, talk_ms,
-               listen_ms, started_at, ended_at, date_key
-          from fact_scenario_attempts order by attempt_id""",
-    "fact_kpi_events": """
-        select attempt_id, org_id, user_id, scenario_id, event_type, event_value::text, timestamp_ms
-          from fact_kpi_events order by attempt_id, timestamp_ms, event_type, event_value::text""",
-    "scenario_metadata": """
-        select org_id, scenario_id, amount_saved_count, total_times_used, total_attempts,
-               average_rating, ratings_count, completion_rate, average_time_spent, ratings_sum,
-               time_spent_total_seconds, time_spent_samples
-          from scenario_metadata order by org_id, scenario_id""",
-    "user_scenario_progress": """
-        select org_id, user_id, scenario_id, is_saved, saved_at, times_completed,
-               times_attempted, last_attempt_at, last_completed_at, user_rating, user_notes
-          from user_scenario_progress order by org_id, user_id, scenario_id""",
-    "dim_users": """
-        select org_id, user_id, name, email, role, manager_user_id, created_at
-          from dim_users order by org_id, user_id""",
-    "dim_scenarios": """
-        select scenario_id, org_id, title, difficulty, category, created_at
-          from dim_scenarios order by scenario_id""",
-    "assignments": "select id, completed_at from assignments order by id",
-}
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +150,7 @@ def test_the_demo_identities_have_their_roles_and_manager(bulk) -> None:
         seed.DEMO_COMPLETED_ATTEMPT_ID: "completed",
     }
     # What `dev up` prints tokens for: exactly these three.
-    picked = [(m.clerk_org_id, m.user_id, m.role) for m in demo_members(url)]
+    picked = [(org, user, role) for org, user, role, _ in demo_members(url)]
     assert picked == [
         (seed.DEMO_CLERK_ORG_ID, seed.DEMO_ADMIN, "admin"),
         (seed.DEMO_CLERK_ORG_ID, seed.DEMO_MANAGER, "manager"),
@@ -242,22 +178,22 @@ def test_scores_improve_with_practice(bulk) -> None:
 # ---------------------------------------------------------------------------
 
 
-def test_bulk_and_trigger_paths_write_the_same_derived_rows(bulk, triggered) -> None:
-    (bulk_url, bulk_summary), (trigger_url, trigger_summary) = bulk, triggered
-    assert (bulk_summary.mode, trigger_summary.mode) == ("bulk", "triggers")
-    for table, query in DERIVED.items():
-        expected, actual = rows(trigger_url, query), rows(bulk_url, query)
-        assert expected, f"{table} is empty: nothing was compared"
-        assert actual == expected, table
-
-
-def test_the_same_seed_and_clock_give_the_same_rows(bulk, triggered) -> None:
+def test_the_same_seed_and_clock_give_the_same_rows(bulk, fresh_database) -> None:
     # Two loads into two databases: identical attempts, ids included.
+    again = fresh_database()
+    seed.load_demo_data(again, ATTEMPTS, now=NOW, progress=False)
     query = "select md5(string_agg(a::text, '|' order by a.id)) from scenario_attempts a"
-    assert value(bulk[0], query) == value(triggered[0], query)
+    assert value(bulk[0], query) == value(again, query)
     for table in ("org_members", "assignments", "chat_sessions", "attempt_activity"):
         count = f"select count(*) from {table}"
-        assert value(bulk[0], count) == value(triggered[0], count), table
+        assert value(bulk[0], count) == value(again, count), table
+
+
+def test_a_seed_must_be_a_number(fresh_database) -> None:
+    # random.Random accepts any object: a module passed by mistake would make
+    # the data depend on its repr (the checkout's path).
+    with pytest.raises(TypeError, match="seed must be an int"):
+        seed.load_demo_data(fresh_database(), 10, seed=seed, progress=False)  # type: ignore[arg-type]
 
 
 def _half_up(numerator: int, denominator: int, places: int = 0) -> Decimal:
@@ -366,21 +302,7 @@ def assert_derived_rows_match_the_attempts(url: str) -> None:
     assert value(url, "select count(*) from fact_kpi_events") > 0
 
 
-def test_every_trigger_on_the_seeded_tables_is_accounted_for(bulk) -> None:
-    # The bulk path runs with triggers off: a trigger added later must be
-    # reproduced there (and listed in MIRRORED_TRIGGERS), or the demo data lies.
-    tables = sorted({table for table, _ in seed.MIRRORED_TRIGGERS} | set(seed.WRITTEN_TABLES))
-    found = rows(
-        bulk[0],
-        """select c.relname::text, t.tgname::text from pg_trigger t
-             join pg_class c on c.oid = t.tgrelid
-            where not t.tgisinternal and c.relname = any(%s)""",
-        [tables],
-    )
-    assert set(found) == set(seed.MIRRORED_TRIGGERS)
-
-
-def test_bulk_derived_rows_match_a_recomputation_from_the_attempts(bulk) -> None:
+def test_derived_rows_match_a_recomputation_from_the_attempts(bulk) -> None:
     assert_derived_rows_match_the_attempts(bulk[0])
 
 
@@ -397,29 +319,19 @@ def test_the_reporting_views_are_refreshed(bulk) -> None:
 # ---------------------------------------------------------------------------
 
 
-def test_a_second_load_adds_a_cohort_counted_like_the_triggers_would(fresh_database) -> None:
-    loads = {}
-    for mode in ("bulk", "triggers"):
-        url = fresh_database()
-        first = seed.load_demo_data(
-            url, 600, now=NOW, progress=False, use_triggers=mode == "triggers"
-        )
-        later = NOW + timedelta(days=1)
-        second = seed.load_demo_data(
-            url, 400, now=later, progress=False, use_triggers=mode == "triggers"
-        )
-        assert (first.cohort, first.new_orgs) == (0, 3)
-        assert second.cohort > 0
-        assert (second.new_orgs, second.scenarios) == (0, 0)
-        assert value(url, "select count(*) from scenario_attempts") == 1_000
-        assert value(url, "select count(*) from orgs") == 3
-        assert value(url, "select count(distinct user_id) from org_members") == value(
-            url, "select count(*) from org_members"
-        )
-        loads[mode] = url
-    assert_derived_rows_match_the_attempts(loads["bulk"])
-    for table, query in DERIVED.items():
-        assert rows(loads["bulk"], query) == rows(loads["triggers"], query), table
+def test_a_second_load_adds_a_cohort_counted_into_the_same_derived_rows(fresh_database) -> None:
+    url = fresh_database()
+    first = seed.load_demo_data(url, 600, now=NOW, progress=False)
+    second = seed.load_demo_data(url, 400, now=NOW + timedelta(days=1), progress=False)
+    assert (first.cohort, first.new_orgs) == (0, 3)
+    assert second.cohort > 0
+    assert (second.new_orgs, second.scenarios) == (0, 0)
+    assert value(url, "select count(*) from scenario_attempts") == 1_000
+    assert value(url, "select count(*) from orgs") == 3
+    assert value(url, "select count(distinct user_id) from org_members") == value(
+        url, "select count(*) from org_members"
+    )
+    assert_derived_rows_match_the_attempts(url)
 
 
 def test_partial_demo_data_is_refused(fresh_database) -> None:
@@ -429,15 +341,6 @@ def test_partial_demo_data_is_refused(fresh_database) -> None:
     with pytest.raises(seed.SeedError, match="partial demo data"):
         seed.load_demo_data(url, 100, progress=False)
     assert value(url, "select count(*) from org_members") == 0
-
-
-def test_the_command_line_loads_into_a_given_database(fresh_database, capsys) -> None:
-    url = fresh_database()
-    assert seed.main(["--database-url", url, "--attempts", "300", "--seed", "7", "--quiet"]) == 0
-    out = capsys.readouterr()
-    assert "300 attempts" in out.out
-    assert out.err == ""
-    assert value(url, "select count(*) from scenario_attempts") == 300
 
 
 def test_progress_goes_to_stderr(fresh_database, capsys) -> None:

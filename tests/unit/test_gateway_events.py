@@ -17,7 +17,6 @@ from dev import tokens
 from dev.gateway import (
     Cors,
     Gateway,
-    GatewayRoute,
     HttpRequest,
     InvalidResponse,
     JwtAuthorizer,
@@ -27,8 +26,9 @@ from dev.gateway import (
     stringify_claims,
     translate_response,
 )
-from dev.invoke import FunctionError
-from practice.auth import Identity, Role, identity_from_claims
+from dev.invoke import FunctionError, FunctionRuntime
+from dev.template import Function, Resolver, Route, functions, load_template
+from practice.identity import Identity, Role, identity_from_claims
 
 ISSUER = "https://clerk.test.local"
 AUDIENCE = "practice-api"
@@ -190,6 +190,11 @@ def test_authorizer_block_for_protected_routes() -> None:
 # ---------------------------------------------------------------------------
 
 
+def GatewayRoute(method: str, path: str, function: str, authorizer: str | None) -> Route:  # noqa: N802
+    """A route of a stub function named ``function``."""
+    return Route(Function(function, "functions/x/", "app.handler"), method, path, authorizer)
+
+
 def _table() -> RouteTable:
     return RouteTable(
         [
@@ -238,20 +243,13 @@ def test_a_route_declared_by_two_functions_is_refused() -> None:
 
 
 def test_template_routes_are_all_registered_once() -> None:
-    from dev.gateway import authorizers_from_template, gateway_routes
-    from dev.invoke import Resolver
-    from dev.template import http_routes, load_template
-
     template = load_template()
-    routes = http_routes(template)
-    authorizers, default = authorizers_from_template(template, Resolver(template))
-    table = RouteTable(gateway_routes(routes, default))
-    assert sorted(r.route_key for r in table) == sorted({r.route_key for r in routes})
-    for route in routes:
-        compiled = next(r for r in table if r.route_key == route.route_key)
-        assert (compiled.authorizer is not None) == route.auth
-        assert compiled.function == route.function_logical_id
-    assert set(authorizers) >= {default}
+    gateway = Gateway.from_template(template, keys=tokens.generate_keys())
+    declared = {r.route_key: r for fn in functions(template).values() for r in fn.routes}
+    assert sorted(r.route_key for r in gateway.routes) == sorted(declared)
+    for route in gateway.routes:
+        assert route.authorizer == declared[route.route_key].authorizer
+        assert route.authorizer is None or route.authorizer in gateway.authorizers
 
 
 # ---------------------------------------------------------------------------
@@ -430,10 +428,15 @@ def test_function_error_is_500(keys: tokens.KeyPair) -> None:
     assert response.json() == {"message": "Internal Server Error"}
 
 
-def test_head_falls_back_to_get(keys: tokens.KeyPair) -> None:
+def test_head_is_served_by_the_get_route_as_a_get(keys: tokens.KeyPair) -> None:
+    # FastAPI answers 405 to a HEAD it has no route for: the function gets a GET.
     runtime = StubRuntime()
     assert _gateway(keys, runtime).handle(_request("/health", method="HEAD")).status == 200
-    assert runtime.events[0][1]["requestContext"]["http"]["method"] == "HEAD"
+    ((_, event),) = runtime.events
+    assert (event["routeKey"], event["requestContext"]["http"]["method"]) == (
+        "GET /health",
+        "GET",
+    )
 
 
 def test_cors_preflight_answered_from_configuration(keys: tokens.KeyPair) -> None:
@@ -475,3 +478,24 @@ def test_cors_headers_replace_the_functions(keys: tokens.KeyPair) -> None:
     assert [v for k, v in response.headers if k.lower() == "access-control-allow-origin"] == [
         "http://localhost:5173"
     ]
+
+
+def test_a_body_that_is_not_utf8_is_passed_as_base64_even_when_declared_text() -> None:
+    raw = b'{"name": "caf\xe9"}'  # Latin-1, not UTF-8
+    headers = [("Host", "h"), ("Content-Type", "application/json")]
+    event = build_event(_request("/a", "POST", headers=headers, body=raw), route_key="POST /a")
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw
+
+
+def test_the_shells_log_level_and_settings_win_over_the_template(monkeypatch) -> None:
+    template = load_template()
+    fns = functions(template)
+    fn = fns["AttemptsFunction"]
+    assert fn.environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("PRACTICE_DB_SSLMODE", "disable")
+    runtime = FunctionRuntime(fns, Resolver(template), {"PRACTICE_DATABASE_URL": "local"})
+    env = runtime.environment_for(fn)
+    assert (env["POWERTOOLS_LOG_LEVEL"], env["PRACTICE_DB_SSLMODE"]) == ("DEBUG", "disable")
+    assert env["PRACTICE_DATABASE_URL"] == "local"  # the stack's own wiring wins over both

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dev.template import functions, http_routes, load_template, parameter_defaults
+from dev.template import Resolver, functions, http_routes, load_template, parameter_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -27,6 +27,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 EXPECTED_ATTEMPTS_ROUTES = {
     ("GET", "/health", False),
     ("GET", "/docs", False),
+    ("GET", "/docs/{asset}", False),
     ("GET", "/openapi.json", False),
     ("GET", "/me", True),
     ("POST", "/attempts", True),
@@ -280,9 +281,9 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
 
 def test_attempts_routes_are_exactly_the_planned_ones(template: dict[str, Any]) -> None:
     routes = {
-        (r.method, r.path, r.auth)
+        (r.method, r.path, r.authorizer is not None)
         for r in http_routes(template)
-        if r.function_logical_id == "AttemptsFunction"
+        if r.function.logical_id == "AttemptsFunction"
     }
     assert routes == EXPECTED_ATTEMPTS_ROUTES
 
@@ -358,7 +359,7 @@ def _served(report: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_template_route_is_served_by_its_app(template: dict[str, Any]) -> None:
     for route in http_routes(template):
-        served = _served(_probe(route.module, route.attribute))
+        served = _served(_probe(route.function.module, route.function.attribute))
         assert (route.method, _shape(route.path)) in served, route.route_key
 
 
@@ -366,7 +367,7 @@ def test_every_app_route_is_reachable_through_the_template(template: dict[str, A
     """A route the app serves but the template omits would answer 404 in AWS."""
     declared: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for route in http_routes(template):
-        key = (route.module, route.attribute)
+        key = (route.function.module, route.function.attribute)
         declared.setdefault(key, set()).add((route.method, _shape(route.path)))
     for (module, attribute), routes in declared.items():
         missing = _served(_probe(module, attribute)) - routes
@@ -438,21 +439,15 @@ def test_outputs(template: dict[str, Any]) -> None:
 # --- dev/template.py, the reader the local gateway shares ----------------------
 
 
-def test_routes_carry_merged_settings(template: dict[str, Any]) -> None:
+def test_routes_carry_their_function_with_merged_settings(template: dict[str, Any]) -> None:
     routes = {r.route_key: r for r in http_routes(template)}
-    attempt = routes["GET /attempts/{attemptId}"]
-    assert (attempt.function_logical_id, attempt.handler) == ("AttemptsFunction", "app.handler")
+    attempt = routes["GET /attempts/{attemptId}"].function
+    assert (attempt.logical_id, attempt.handler) == ("AttemptsFunction", "app.handler")
     assert (attempt.timeout, attempt.memory) == (10, 1024)
     assert attempt.module == "functions.attempts.app"
     assert attempt.environment["POWERTOOLS_SERVICE_NAME"] == "practice"
     assert attempt.environment["PRACTICE_DB_HOST"] == {"Ref": "DatabaseHost"}
-    assert attempt.match("get", "/attempts/1234") == {"attemptId": "1234"}
-    assert attempt.match("GET", "/attempts/1234/more") is None
-    assert attempt.match("PATCH", "/attempts/1234") is None
-    assert routes["GET /health"].match("GET", "/health") == {}
-    assert not routes["GET /health"].auth
     assert routes["GET /health"].authorizer is None
-    assert routes["GET /me"].auth
     assert routes["GET /me"].authorizer == "ClerkJwt"
 
 
@@ -470,7 +465,7 @@ def test_loader_reads_short_form_intrinsics(tmp_path: Path) -> None:
         "      CodeUri: functions/x/\n"
         "      Handler: app.handler\n"
         "      Environment: {Variables: {B: two, C: !GetAtt Db.Endpoint.Address}}\n"
-        "      Policies: [{Version: 2012-10-17, Statement: []}]\n"
+        "      Policies: [{Version: '2012-10-17', Statement: []}]\n"
         "      Events:\n"
         "        Any:\n"
         "          Type: HttpApi\n"
@@ -484,15 +479,17 @@ def test_loader_reads_short_form_intrinsics(tmp_path: Path) -> None:
     }
     assert data["Resources"]["Fn"]["Properties"]["Policies"][0]["Version"] == "2012-10-17"
     (route,) = http_routes(data)
-    assert route.environment == {
+    assert (route.method, route.path, route.authorizer) == ("ANY", "/files/{key+}", None)
+    fn = route.function
+    assert fn.environment == {
         "A": "one",
         "B": "two",
         "C": {"Fn::GetAtt": ["Db", "Endpoint.Address"]},
     }
-    assert (route.timeout, route.memory, route.auth) == (5, 128, False)
-    assert route.module == "functions.x.app"
-    assert route.match("DELETE", "/files/a/b.txt") == {"key": "a/b.txt"}
-    assert functions(data)["Fn"].literal_environment == {"A": "one", "B": "two"}
+    assert (fn.timeout, fn.memory, fn.module) == (5, 128, "functions.x.app")
+    # What runs locally: the variables that resolve (Ref P has no default, C is AWS's).
+    assert Resolver(data).environment(fn.environment) == {"A": "one", "B": "two"}
+    assert Resolver(data).text({"Fn::Sub": "${AWS::StackName}-x"}) == "practice-local-x"
 
 
 # --- samconfig.toml ------------------------------------------------------------
