@@ -12,7 +12,10 @@ SAM_VERSION := 1.170.0
 .PHONY: help venv test test-unit test-integration dev dev-reset migrate seed psql token invoke lint format bench build clean
 
 help:
-	@echo "make dev | test | lint | format | migrate | seed | bench | build | dev-reset | clean"
+	@echo "make dev | test | lint | format | migrate | seed | psql | token | invoke | bench | build | dev-reset | clean"
+	@echo "variables: PYTEST_ARGS (test*), SEED_ARGS (seed), PSQL_ARGS (psql), TOKEN_ARGS (token),"
+	@echo "           INVOKE_ARGS (invoke), BENCH_ARGS (bench: one benchmark and its arguments),"
+	@echo "           DATABASE_URL (dev, migrate, seed, psql, invoke: that database; test: that server)"
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@test -x $(PY) || "$$(dev/find-python.sh)" -m venv $(VENV)
@@ -35,6 +38,8 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS)
 
+# DATABASE_URL=postgresql://user@host/db make dev|migrate|seed|psql uses that very
+# database; without it, practice_dev on the embedded server under .dev/.
 dev: $(STAMP)
 	$(PY) -m dev up
 
@@ -47,8 +52,9 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(PY) -m dev seed $(SEED_ARGS)
 
+# e.g. make psql PSQL_ARGS="--as-app -c 'select * from v_org_overview'"
 psql: $(STAMP)
-	$(PY) -m dev psql
+	$(PY) -m dev psql $(PSQL_ARGS)
 
 token: $(STAMP)
 	$(PY) -m dev token $(TOKEN_ARGS)
@@ -64,8 +70,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Every benchmark, each in its own process; BENCH_ARGS="seed_bench 1000000" runs one.
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # SAM needs python3.13 on PATH; the project's venv provides it. No Docker: SAM
 # fetches manylinux aarch64 wheels for the arm64 functions and layer.

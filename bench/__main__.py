@@ -1,22 +1,32 @@
-"""`python -m bench`: every benchmark with its defaults; `python -m bench NAME [ARGS…]`:
-one benchmark with its own arguments."""
+"""`python -m bench` (make bench): every benchmark with its defaults, each in a
+process of its own; `python -m bench NAME [ARGS…]`: one benchmark in this process.
+
+Isolated because a benchmark leaves state behind: the startup benchmark imports
+the function, whose pool then points at a database that benchmark stopped."""
 
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 
 BENCHMARKS = ["startup", "attempts", "gateway_overhead", "seed_bench"]
 
 
-def main(argv: list[str]) -> None:
-    """Run one named benchmark with its arguments, or all of them."""
+def main(argv: list[str]) -> int:
+    """Run one named benchmark with its arguments, or each of them in its own process."""
     if argv:
         importlib.import_module(f"bench.{argv[0]}").main(argv[1:])
-        return
-    for name in BENCHMARKS:
-        importlib.import_module(f"bench.{name}").main([])
+        return 0
+    failed = [
+        name
+        for name in BENCHMARKS
+        if subprocess.run([sys.executable, "-m", "bench", name], check=False).returncode
+    ]
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -99,8 +99,9 @@ def _measure_handler(
     people: dict[str, Any], ids: list, to_save: list, warm: list, calls: int
 ) -> dict[str, list[float]]:
     """state miss, state hit, save and submit through the attempts handler."""
+    from dev.invoke import LambdaContext
     from functions.attempts import app
-    from tests.support import LambdaContext, http_event
+    from tests.support import http_event
 
     app.db.pool.wait(timeout=10)
     context = LambdaContext()
@@ -220,8 +221,8 @@ def _report(ours: dict, raw: dict, rls: dict, title: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Seed, warm up, measure and print."""
     parser = argparse.ArgumentParser(prog="python -m bench attempts")
-    parser.add_argument("--attempts", type=int, default=100_000)
-    parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--attempts", type=int, default=20_000)
+    parser.add_argument("--calls", type=int, default=1_000)
     args = parser.parse_args(argv if argv is not None else [])
     calls = args.calls
     with bench_database() as db:
@@ -231,7 +232,6 @@ def main(argv: list[str] | None = None) -> None:
         seed.load_demo_data(db.admin_url, attempts=args.attempts, progress=False)
         people = _pick_people(db.admin_url)
         use_function_environment(db.app_url)
-        sys.path[:0] = [str(ROOT / "layers/shared/python"), str(ROOT)]
         existing = _existing(db.admin_url, people["org_id"], calls + 200)
         ids, warm = existing[:calls], existing[calls:]
         ours = _measure_handler(

@@ -1,45 +1,30 @@
-"""What the benchmarks share: a throwaway embedded database, timing, and reporting."""
+"""What the benchmarks share: a throwaway migrated database, the functions'
+environment, timing, and reporting."""
 
 from __future__ import annotations
 
 import os
 import statistics
-import tempfile
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
-import psycopg
-from psycopg import sql
+from dev.invoke import ensure_import_paths
+from dev.postgres import MigratedDatabase, server, throwaway_database
 
-from dev.postgres import EmbeddedPostgres, free_port
-from dev.stack import APP_LOGIN, prepare_database, with_dbname, with_user
-
-
-@dataclass(frozen=True)
-class BenchDatabase:
-    """A migrated database: the owner's URL and the Lambda login's URL."""
-
-    admin_url: str
-    app_url: str
+ensure_import_paths()
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 @contextmanager
-def bench_database(name: str = "practice_bench") -> Iterator[BenchDatabase]:
-    """A fresh embedded PostgreSQL 18 with the schema, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="practice-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-        server.start()
-        try:
-            with psycopg.connect(server.admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-            admin_url = with_dbname(server.admin_url, name)
-            prepare_database(admin_url)
-            yield BenchDatabase(admin_url, with_user(admin_url, APP_LOGIN))
-        finally:
-            server.stop(mode="immediate")
+def bench_database(prefix: str = "practice_bench") -> Iterator[MigratedDatabase]:
+    """A fresh migrated database on DATABASE_URL's server, else on a temporary
+    embedded PostgreSQL 18; removed afterwards."""
+    with server(os.environ.get("DATABASE_URL")) as url, throwaway_database(url, prefix) as db:
+        yield db
 
 
 def use_function_environment(app_url: str) -> None:
@@ -49,6 +34,8 @@ def use_function_environment(app_url: str) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PracticeBench")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        os.environ.setdefault(name, value)
 
 
 def timed(calls: int, fn: Callable[[int], object]) -> list[float]:
@@ -71,8 +58,9 @@ def print_table(
     title: str, rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None
 ) -> None:
     """A small aligned table; the default header is what, figure, baseline, ratio."""
-    print(f"\n== {title}")
+    print(f"\n== {title}", flush=True)
     header = header or ("measure", "figure", "baseline (same run)", "ratio")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    sys.stdout.flush()

@@ -5,7 +5,7 @@ direct call is the baseline) and the difference.
 
     .venv/bin/python -m bench.gateway_overhead [--requests 1000]
 
-Uses DATABASE_URL when set, else a throwaway embedded PostgreSQL.
+A throwaway database on DATABASE_URL's server when set, else on an embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,60 +13,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import os
-import secrets
 import statistics
 import sys
-import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (str(ROOT / "layers" / "shared" / "python"), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-warnings.filterwarnings("ignore", message="No application metrics to publish")
-warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-from dev.gateway import Gateway, GatewayServer, HttpRequest, build_event  # noqa: E402
-from dev.invoke import LambdaContext  # noqa: E402
-from dev.postgres import EmbeddedPostgres, free_port  # noqa: E402
-from dev.stack import prepare_database, with_dbname, with_user  # noqa: E402
-from dev.template import http_routes, load_template  # noqa: E402
+from bench.common import bench_database
+from dev.gateway import Gateway, GatewayServer, HttpRequest, build_event
+from dev.invoke import LambdaContext
+from dev.template import load_template
 
 FUNCTION = "AttemptsFunction"
-ROUNDS = 5  # the two paths alternate in blocks, so drift hits both alike
-
-
-@contextlib.contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh migrated database; yields the Lambda login role's URL."""
-    with contextlib.ExitStack() as stack:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pg-"))
-            server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-            server.start()
-            stack.callback(server.stop, "immediate")
-            server_url = server.admin_url
-        name = f"practice_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-
-        def drop() -> None:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-
-        stack.callback(drop)
-        admin_url = with_dbname(server_url, name)
-        prepare_database(admin_url)
-        yield with_user(admin_url, "practice_lambda")
+ROUNDS = 5  # the paths alternate in blocks, so drift hits them alike
 
 
 def sample(call: Callable[[], int], count: int) -> list[float]:
@@ -95,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv if argv is not None else [])
     per_round = max(1, args.requests // ROUNDS)
     template = load_template()
-    with bench_database() as app_url, contextlib.redirect_stdout(sys.stderr):
+    with bench_database() as db, contextlib.redirect_stdout(sys.stderr):
+        app_url = db.app_url
         overrides = {
             "PRACTICE_DATABASE_URL": app_url,
             "PRACTICE_S3_ENDPOINT_URL": "http://127.0.0.1:9",  # /health never uses S3
@@ -105,19 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         }
         # Isolated: `python -m bench` may have imported the function for another
         # benchmark's database already; this one gets its own copy.
-        gateway = Gateway.from_template(
-            template, http_routes(template), overrides=overrides, isolated=True
-        )
+        gateway = Gateway.from_template(template, overrides=overrides, isolated=True)
         server = GatewayServer(gateway, "127.0.0.1", 0).start()
         try:
             handler = gateway.runtime.handler(FUNCTION)
-            spec = gateway.runtime.spec(FUNCTION)
+            fn = gateway.runtime.function(FUNCTION)
             host, port = server.server_address[:2]
             request = HttpRequest("GET", "/health", headers=[("Host", f"{host}:{port}")])
             event = build_event(request, route_key="GET /health")
 
             def direct() -> int:
-                return handler(event, LambdaContext(spec))["statusCode"]
+                return handler(event, LambdaContext.of(fn))["statusCode"]
 
             def in_process() -> int:
                 return gateway.handle(request).status

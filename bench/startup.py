@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> None:
             ],
         )
 
-        sys.path[:0] = [str(ROOT / "layers/shared/python"), str(ROOT)]
+        from dev.invoke import LambdaContext
         from functions.attempts import app as attempts
-        from tests.support import LambdaContext, http_event
+        from tests.support import http_event
 
         attempts.db.pool.wait(timeout=10)
         event, context = http_event("GET", "/health"), LambdaContext()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -191,8 +190,7 @@ class LocalStack:
         # Import the functions now so the first request is not a cold start.
         begin = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(sys.stderr):
-                names = self.server.gateway.runtime.warm()
+            names = self.server.gateway.runtime.warm()
         except Exception as exc:  # the gateway reports it again on each request
             print(f"[dev] importing the functions failed: {exc!r}", flush=True)
             return
