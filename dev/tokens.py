@@ -144,22 +144,9 @@ def sign(claims: dict[str, Any], keys: KeyPair) -> str:
     return jwt.encode(claims, keys.private_key, algorithm=ALGORITHM, headers={"kid": keys.kid})
 
 
-def issue_token(
-    *,
-    org: str,
-    user: str,
-    role: str,
-    issuer: str = DEFAULT_ISSUER,
-    audience: str = DEFAULT_AUDIENCE,
-    v1: bool = False,
-    ttl: int = 3600,
-    keys: KeyPair | None = None,
-) -> str:
-    """Mint a signed local token for ``user`` as ``role`` in ``org``."""
-    claims = build_claims(
-        org=org, user=user, role=role, issuer=issuer, audience=audience, v1=v1, ttl=ttl
-    )
-    return sign(claims, keys or load_keys())
+def issue_token(*, keys: KeyPair | None = None, **claims: Any) -> str:
+    """Mint a signed local token; ``claims`` are build_claims' arguments (org, user, role, …)."""
+    return sign(build_claims(**claims), keys or load_keys())
 
 
 def _audiences(value: Any) -> set[str]:

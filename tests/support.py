@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +22,22 @@ from dev.gateway import HttpRequest, build_event
 from dev.invoke import LambdaContext
 
 __all__ = ["LambdaContext"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_dev(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    """``python -m dev <args>`` from the repo root with ``env`` added; fails on a timeout."""
+    return subprocess.run(
+        [sys.executable, "-m", "dev", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **env},
+        check=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,26 +23,13 @@ from dev.postgres import MigratedDatabase, throwaway_database
 from dev.seed import load_demo_data
 from dev.stack import running_stack
 from dev.template import functions, load_template
+from tests.support import run_dev
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 # The expected HTTP status is the last dotted part before .json: x-y.200.json.
 STATUS_IN_NAME = re.compile(r"\.(\d{3})\.json$")
 REPLAYED = sorted(p for p in EVENTS.glob("*.json") if STATUS_IN_NAME.search(p.name))
-
-
-def run_dev(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    """``python -m dev <args>`` from the repo root; fails the test on a timeout."""
-    return subprocess.run(
-        [sys.executable, "-m", "dev", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **env},
-        check=False,
-    )
 
 
 def status_of(result: Any) -> int:
@@ -168,7 +153,7 @@ def test_invoke_an_inline_event_file(tmp_path: Path, database: MigratedDatabase)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # stdout holds only the response; logs go to stderr
     assert status_of(result) == 200
-    assert json.loads(result["body"])["database"] == "ok"
+    assert json.loads(result["body"])["status"] == "ok"
 
 
 def test_invoke_reads_stdin_and_passes_claims(database: MigratedDatabase) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from dev.postgres import MigratedDatabase, throwaway_database
 from practice.migrations import _LOCK_KEY, MigrationError, discover, migrate
+from tests.support import run_dev
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,18 +87,6 @@ def test_a_second_runner_waits_for_the_first(scratch_url: str, tmp_path: Path) -
     assert migrate(scratch_url, tmp_path) == []
 
 
-def _dev(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dev", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-        check=False,
-    )
-
-
 def test_make_migrate_migrates_the_database_database_url_names(pg_server: str) -> None:
     # `DATABASE_URL=… make migrate` is how a deployed database is migrated: it
     # must use that very database (not practice_dev beside it), and a second
@@ -105,11 +94,11 @@ def test_make_migrate_migrates_the_database_database_url_names(pg_server: str) -
     with psycopg.connect(pg_server) as conn:
         before = {r[0] for r in conn.execute("select datname from pg_database")}
     with throwaway_database(pg_server, "practice_deployed", migrated=False) as db:
-        first = _dev("migrate", DATABASE_URL=db.admin_url)
+        first = run_dev("migrate", DATABASE_URL=db.admin_url)
         assert first.returncode == 0, first.stderr
         assert _ledger(db.admin_url) == [m.name for m in discover()]
         assert f"applied {discover()[0].name}" in first.stderr
-        second = _dev("migrate", DATABASE_URL=db.admin_url)
+        second = run_dev("migrate", DATABASE_URL=db.admin_url)
         assert second.returncode == 0, second.stderr
         assert "applied" not in second.stderr
         assert "is up to date" in second.stdout
