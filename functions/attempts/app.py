@@ -74,9 +74,11 @@ WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 @app.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
 async def get_health() -> Response:
-    """Database reachability, pool and breaker state (no authentication)."""
+    """Whether the function and its database serve (no authentication)."""
     report = health_report(db)
-    return json_response(report, 200 if report.healthy else 503)
+    if report.status == "ok":
+        return json_response(report)
+    return json_response(report, 503, {"Retry-After": str(db.breaker.retry_after())})
 
 
 @app.get("/me", response_model=Member, responses=problem_responses(401, 403, 404, 503))
@@ -120,7 +122,7 @@ async def read_attempt(
     if action == "stats" and stats_type == "active":
         return json_response(attempts.active(principal, attempt_id))
     if action == "stats" and stats_type == "optimization":
-        return json_response(cache_admin.report(principal))
+        return json_response(cache_admin.report(principal, attempt_id))
     if action == "stats":
         return json_response(attempts.statistics(principal, attempt_id))
     state = attempts.state(principal, attempt_id)
@@ -186,4 +188,6 @@ async def change_attempt(
     return json_response(saved, headers={"ETag": etag(saved.version)})
 
 
-handler = create_handler(app, base_path=settings.api_base_path)
+handler = create_handler(
+    app, budget_seconds=settings.request_budget_seconds, base_path=settings.api_base_path
+)

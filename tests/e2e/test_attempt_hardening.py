@@ -143,7 +143,7 @@ def test_the_cache_does_not_serve_one_role_what_another_role_of_the_same_user_sa
 
 def test_an_admin_clears_only_their_own_orgs_cache(call, world: World, attempts_app) -> None:
     attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
-    assert call(attempt_event("GET", attempt["id"], world.users["admin_a"], "state")).status == 200
+    assert call(attempt_event("GET", attempt["id"], world.users["admin_a"], "info")).status == 200
     org_a = world.orgs["a"]
     size_before = attempts_app.cache.stats(org_a)["size"]
     assert size_before >= 1

@@ -163,21 +163,14 @@ def test_confirm_of_a_missing_object_or_a_foreign_key_records_nothing(
 # -- cache --------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_save_invalidates_this_containers_cached_state(call, world: World, attempts_app) -> None:
+def test_a_save_is_seen_by_the_next_state_read_and_refreshes_cached_info(
+    call, world: World, database: MigratedDatabase
+) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
-    first = call(attempt_event("GET", attempt["id"], trainee, "state")).body
-    misses_before = attempts_app.cache.misses
-    assert call(attempt_event("GET", attempt["id"], trainee, "state")).body == first
-    assert attempts_app.cache.misses == misses_before  # the second read came from the cache
+    assert call(attempt_event("GET", attempt["id"], trainee, "info")).body["status"] == (
+        "in_progress"
+    )
     saved = call(
         attempt_event(
             "PATCH", attempt["id"], trainee, "save", {"answers": {"a": 1}, "expected_version": 1}
@@ -186,34 +179,29 @@ def test_a_save_invalidates_this_containers_cached_state(call, world: World, att
     assert saved.status == 200
     after = call(attempt_event("GET", attempt["id"], trainee, "state")).body
     assert (after["version"], after["answers"]) == (2, {"a": 1})
+    assert call(attempt_event("POST", attempt["id"], trainee, "submit", {})).status == 200
+    info = call(attempt_event("GET", attempt["id"], trainee, "info")).body
+    assert info["status"] == "completed"  # the submit dropped this container's copy
 
 
-def test_a_second_container_sees_the_new_version_within_the_state_ttl(
+def test_another_container_never_serves_a_stale_version_or_a_wrong_304(
     database: MigratedDatabase, world: World
 ) -> None:
-    ttl = 5.0
-    settings = Settings(database_url=database.app_url, cache_ttl_state=ttl)
-    clock_one, clock_two = Clock(), Clock()
-    containers = [
-        AttemptService(Database(settings), TenantCache(timer=clock), settings)
-        for clock in (clock_one, clock_two)
-    ]
-    for container in containers:
+    settings = Settings(database_url=database.app_url)
+    one, two = (AttemptService(Database(settings), TenantCache(), settings) for _ in range(2))
+    for container in (one, two):
         container.db.open()
-    one, two = containers
     try:
         trainee = world.users["trainee_a2"]
         principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
         attempt_id = one.start(principal, start_request(world)).id
-        assert two.state(principal, attempt_id).version == 1  # container two caches v1
+        assert two.state(principal, attempt_id).version == 1
         one.save(principal, attempt_id, Draft(answers={"x": 1}, expected_version=1))
-        assert one.state(principal, attempt_id).version == 2  # its own write: fresh
-        clock_two.now += ttl - 0.1
-        assert two.state(principal, attempt_id).version == 1  # still within the TTL
-        clock_two.now += 0.2
-        assert two.state(principal, attempt_id).version == 2  # expired: re-read
+        seen_by_two = two.state(principal, attempt_id)
+        assert (seen_by_two.version, seen_by_two.answers) == (2, {"x": 1})
+        assert two.cache.stats()["size"] == 0  # nothing versioned was kept
     finally:
-        for container in containers:
+        for container in (one, two):
             container.db.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -271,7 +272,7 @@ def test_activity_appends_events_as_a_list_or_an_object(
         {
             "event_type": "answer_changed",
             "payload": {"q": "q1"},
-            "occurred_at": "2026-01-01T00:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         },
     ]
     reply = call(attempt_event("POST", attempt["id"], trainee, "activity", events))

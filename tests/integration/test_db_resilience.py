@@ -1,47 +1,49 @@
-"""The pool and the breaker against a real server that is stopped and restarted.
-
-These tests start their own embedded PostgreSQL (whatever DATABASE_URL says)
-because they stop and restart it.
+"""The pool, the breaker and the request budget against a real server whose line is
+cut and mended (tests/faults.py), so they run on whichever PostgreSQL the suite
+uses: the embedded 18, or CI's 15.
 """
 
 from __future__ import annotations
 
-import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from psycopg import errors as psycopg_errors
 
-from dev.postgres import EmbeddedPostgres, free_port
+from practice.breaker import CircuitOpen
+from practice.budget import request_budget
 from practice.config import Settings
-from practice.db import CircuitOpen, Database
+from practice.db import Database
 from practice.errors import Unavailable
-
-OPEN_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[EmbeddedPostgres]:
-    with tempfile.TemporaryDirectory(prefix="practice-pg-restart-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-        server.start()
-        yield server
-        server.stop(mode="immediate")
+from practice.health import health_report
+from tests.conftest import MigratedDatabase
+from tests.faults import CuttableLine, cuttable
 
 
 @pytest.fixture
-def db(own_server: EmbeddedPostgres) -> Iterator[Database]:
-    if not own_server.running:
-        own_server.start()
-    settings = Settings(
-        database_url=own_server.admin_url,
-        db_pool_timeout=0.3,
-        db_connect_timeout=1,
-        breaker_open_seconds=OPEN_SECONDS,
-    )
+def line(database: MigratedDatabase) -> Iterator[CuttableLine]:
+    with cuttable(database.admin_url) as cut_line:
+        yield cut_line
+
+
+@pytest.fixture
+def db(line: CuttableLine, database: MigratedDatabase) -> Iterator[Database]:
+    """The container's pool behind the line, with the default settings."""
+    yield from _database(Settings(database_url=line.url(database.admin_url)))
+
+
+@pytest.fixture
+def quick_db(line: CuttableLine, database: MigratedDatabase) -> Iterator[Database]:
+    """The same, giving up on the pool after 0.3 s, for tests of the breaker's logic."""
+    yield from _database(Settings(database_url=line.url(database.admin_url), db_pool_timeout=0.3))
+
+
+def _database(settings: Settings) -> Iterator[Database]:
     database = Database(settings)
     database.open()
     database.pool.wait(timeout=10)
@@ -49,48 +51,144 @@ def db(own_server: EmbeddedPostgres) -> Iterator[Database]:
     database.close()
 
 
+class LambdaContext:
+    """A Lambda context with the attempts function's timeout (template.yaml: 10 s)."""
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self._ends = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._ends - time.monotonic()) * 1000)
+
+
+def _request(db: Database) -> None:
+    with request_budget(LambdaContext(), db.settings.request_budget_seconds):
+        db.query(None, "select 1")
+
+
 def _backend_pid(db: Database) -> int:
     return db.query(None, "select pg_backend_pid() as pid")[0]["pid"]
 
 
-def test_the_pool_survives_a_server_restart_between_requests(
-    db: Database, own_server: EmbeddedPostgres
-) -> None:
+def test_the_pool_survives_a_lost_line_between_requests(db: Database, line: CuttableLine) -> None:
     before = _backend_pid(db)
-    own_server.stop(mode="fast")
-    own_server.start()
+    line.cut()
+    line.restore()
     after = _backend_pid(db)  # the checkout check discards the dead connection
     assert after != before
     assert db.breaker.state == "closed"
 
 
-def test_the_breaker_opens_after_five_failures_and_closes_when_the_server_returns(
-    db: Database, own_server: EmbeddedPostgres
+def test_the_breaker_opens_after_five_failures_and_a_probe_closes_it(
+    quick_db: Database, line: CuttableLine
 ) -> None:
-    # The breaker's clock is the test's: the open period passes without waiting.
+    db = quick_db
+    # The breaker's clock is the test's: the open window passes without waiting.
     now = [time.monotonic()]
     db.breaker._clock = lambda: now[0]
-    own_server.stop(mode="fast")
+    line.cut()
     for attempt in range(5):
         assert db.breaker.state == "closed", f"opened early, after {attempt} failures"
         with pytest.raises(Unavailable):
-            db.query(None, "select 1")
+            _request(db)
     assert db.breaker.state == "open"
 
-    # Open: the answer comes without asking the pool for a connection.
+    # Open: the answer comes at once, without asking the pool for a connection.
     requests_before = db.pool.get_stats().get("requests_num", 0)
     with pytest.raises(CircuitOpen) as raised:
-        db.query(None, "select 1")
-    assert 1 <= raised.value.retry_after <= OPEN_SECONDS + 1
+        _request(db)
+    assert raised.value.retry_after == 1
     assert db.pool.get_stats().get("requests_num", 0) == requests_before
 
-    own_server.start()
-    now[0] += OPEN_SECONDS - 0.01
-    assert db.breaker.state == "open"
-    now[0] += 0.02
+    line.restore()
+    now[0] += 1.0
     assert db.breaker.state == "half_open"
     assert db.query(None, "select 1 as one") == [{"one": 1}]  # the probe
     assert db.breaker.state == "closed"
+
+
+def test_health_asks_the_database_not_the_breaker(quick_db: Database, line: CuttableLine) -> None:
+    db = quick_db
+    line.cut()
+    for _ in range(5):
+        with pytest.raises(Unavailable):
+            _request(db)
+    assert db.breaker.state == "open"
+    assert health_report(db).status == "unavailable"
+    line.restore()
+    assert health_report(db).status == "ok"  # the truth, while the breaker was still open
+    assert db.breaker.state == "closed"  # and it let the requests back in
+
+
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    ok: bool
+
+
+def test_an_outage_answers_503_within_the_budget_and_recovery_takes_seconds(
+    db: Database, line: CuttableLine
+) -> None:
+    """Four clients keep asking; the line is cut, then mended. Every request
+    answers before the function's 10 s timeout, and requests succeed again
+    within 5 s of the database's return."""
+    outcomes: list[Outcome] = []
+    recorded = threading.Condition()
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                _request(db)
+                ok = True
+            except Unavailable:
+                ok = False
+            with recorded:
+                outcomes.append(Outcome(started, time.monotonic(), ok))
+                recorded.notify_all()
+            stop.wait(0.02)  # a client's think time, not a wait for a condition
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        until = _waiter(recorded)
+        until(lambda: sum(o.ok for o in outcomes) >= 20, "the load to get going")
+        cut_at = time.monotonic()
+        line.cut()
+        until(
+            lambda: sum(not o.ok and o.started > cut_at for o in outcomes) >= 30,
+            "the outage to be answered",
+        )
+        back_at = time.monotonic()
+        line.restore()
+        until(
+            lambda: sum(o.ok and o.started > back_at for o in outcomes) >= 20,
+            "requests to succeed again",
+        )
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=15)
+    during = [o for o in outcomes if o.started > cut_at]
+    worst = max(o.ended - o.started for o in during)
+    recovery = min(o.ended for o in outcomes if o.ok and o.started > back_at) - back_at
+    print(f"outage: worst request {worst:.2f} s, first success {recovery:.2f} s after return")
+    assert worst < LambdaContext().get_remaining_time_in_millis() / 1000 - 1
+    assert worst <= db.settings.request_budget_seconds + 0.5
+    assert recovery <= 5.0
+
+
+def _waiter(recorded: threading.Condition):
+    """Wait, woken by each recorded outcome, until a condition holds (at most 30 s)."""
+
+    def until(condition, what: str) -> None:
+        with recorded:
+            assert recorded.wait_for(condition, timeout=30), f"timed out waiting for {what}"
+
+    return until
 
 
 def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> None:

@@ -16,8 +16,14 @@ class CircuitOpen(Unavailable):
 
 
 class CircuitBreaker:
-    """Opens after ``threshold`` consecutive failures, stays open ``open_seconds``,
-    then lets one probe through: success closes it, failure opens it again.
+    """Opens after ``threshold`` consecutive failures, then lets one probe through
+    each time its open window has passed: success closes it, failure opens it
+    again for twice as long, up to ``max_open_seconds``.
+
+    The window starts at ``first_open_seconds`` so a container is serving again
+    within moments of the database's return, and grows only while probes keep
+    failing. Failures of requests that began before it opened do not reopen it
+    (they would push the window out while the database is back).
 
     Written here rather than taken from pybreaker because pybreaker holds its
     lock for the whole protected call, which would serialise every query of a
@@ -27,14 +33,20 @@ class CircuitBreaker:
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
     def __init__(
-        self, threshold: int, open_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        threshold: int,
+        max_open_seconds: float,
+        first_open_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threshold = threshold
-        self.open_seconds = open_seconds
+        self.max_open_seconds = max_open_seconds
+        self.first_open_seconds = min(first_open_seconds, max_open_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
+        self._window = self.first_open_seconds
         self._probing = False
 
     @property
@@ -46,16 +58,16 @@ class CircuitBreaker:
     def _state(self) -> str:
         if self._opened_at is None:
             return self.CLOSED
-        if self._clock() - self._opened_at < self.open_seconds:
+        if self._clock() - self._opened_at < self._window:
             return self.OPEN
         return self.HALF_OPEN
 
     def retry_after(self) -> int:
-        """Whole seconds until the breaker lets a probe through."""
+        """Whole seconds until the breaker lets a probe through (at least 1)."""
         with self._lock:
             if self._opened_at is None:
-                return 0
-            left = self.open_seconds - (self._clock() - self._opened_at)
+                return 1
+            left = self._window - (self._clock() - self._opened_at)
             return max(1, int(left + 0.999))
 
     def before_call(self) -> None:
@@ -74,22 +86,29 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._opened_at = None
+            self._window = self.first_open_seconds
             self._probing = False
 
-    def record_failure(self) -> None:
-        """A call could not reach the database: count it, open when over the threshold."""
+    def record_failure(self, *, probe: bool = False) -> None:
+        """A call could not reach the database: count it, open when over the
+        threshold; a failed probe (``probe`` or the half-open call) reopens it
+        for a longer window."""
         with self._lock:
             self._failures += 1
-            if self._probing or self._failures >= self.threshold:
+            if self._probing or (probe and self._opened_at is not None):
+                self._window = min(self._window * 2, self.max_open_seconds)
+                self._opened_at = self._clock()
+            elif self._opened_at is None and self._failures >= self.threshold:
+                self._window = self.first_open_seconds
                 self._opened_at = self._clock()
             self._probing = False
 
     def snapshot(self) -> dict[str, Any]:
-        """State and counters, for health and optimization endpoints."""
+        """State and counters, for the operators' report."""
         with self._lock:
             return {
                 "state": self._state(),
                 "consecutive_failures": self._failures,
                 "threshold": self.threshold,
-                "open_seconds": self.open_seconds,
+                "open_seconds": self._window,
             }

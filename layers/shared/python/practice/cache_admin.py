@@ -1,5 +1,5 @@
 """Seed 004's cache maintenance for admins: what this container holds for their
-org (``stats&type=optimization``), clearing it, and preloading attempt states."""
+org (``stats&type=optimization``), clearing it, and preloading attempt info."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from practice.attempts.models import AttemptState
-from practice.attempts.service import STATES, AttemptService
+from practice.attempts.service import AttemptService
 from practice.db import Database
 from practice.errors import Invalid
 from practice.identity import Principal, Role
 
 
 class Optimize(BaseModel):
-    """`PATCH /attempts/{id}?action=optimize` (admins): clear or preload the cache."""
+    """`PATCH /attempts/{id}?action=optimize` (admins): clear the org's cache, or
+    preload the info of attempts (states are never cached: they carry versions)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +39,7 @@ class CacheReport(BaseModel):
     """``stats&type=optimization``: this container's cache, pool and breaker."""
 
     cache: CacheStats
-    pool: dict[str, Any]
+    pool: dict[str, int]
     breaker: dict[str, Any]
 
 
@@ -65,24 +65,21 @@ class CacheAdmin:
     db: Database
     attempts: AttemptService
 
-    def report(self, principal: Principal) -> CacheReport:
-        """Cache, pool and breaker state of this container (admins)."""
+    def report(self, principal: Principal, attempt_id: UUID) -> CacheReport:
+        """The org's cache, the pool size and the breaker of this container (admins,
+        asked through an attempt of their org: another org's id is 404)."""
         principal.require(Role.ADMIN)
+        self.attempts.state(principal, attempt_id)
         cache = self.attempts.cache.stats(principal.org_id)
         return CacheReport(cache=CacheStats.model_validate(cache), **self.db.stats())
 
     def optimize(self, principal: Principal, body: Optimize) -> CacheCleared | CachePreloaded:
-        """Clear the org's cache or preload attempt states into it (admins)."""
+        """Clear the org's cache or preload attempt info into it (admins)."""
         principal.require(Role.ADMIN)
         if body.operation == "clear_cache":
             return CacheCleared(cleared=self.attempts.cache.clear_org(principal.org_id))
         if not body.attempt_ids:
             raise Invalid("preload needs attempt_ids", field="attempt_ids")
-        params = {"ids": body.attempt_ids, "org_id": principal.org_id}
-        rows = self.db.query(principal, STATES, params)
-        for row in rows:
-            self.attempts.remember_state(principal, AttemptState.model_validate(row))
-        found = {row["id"] for row in rows}
-        return CachePreloaded(
-            preloaded=len(rows), not_found=[i for i in body.attempt_ids if i not in found]
-        )
+        found = {info.id for info in self.attempts.preload_info(principal, body.attempt_ids)}
+        missing = [i for i in body.attempt_ids if i not in found]
+        return CachePreloaded(preloaded=len(found), not_found=missing)

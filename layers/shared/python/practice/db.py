@@ -3,6 +3,7 @@ carries the caller's RLS context, retries of transient errors and a circuit brea
 
 from __future__ import annotations
 
+import math
 import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from tenacity import (
 )
 
 from practice.breaker import CircuitBreaker, CircuitOpen
+from practice.budget import seconds_left
 from practice.config import Settings
 from practice.errors import Unavailable
 from practice.identity import Principal
@@ -43,11 +45,12 @@ _SERVER_GOING_AWAY = pg_errors.AdminShutdown | pg_errors.CrashShutdown | pg_erro
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for errors where repeating safe work may succeed: lost connections,
-    serialization failures and deadlocks."""
+    """True for errors where repeating safe work may succeed at once: a connection
+    lost mid-request (another pooled one may be fine), serialization failures and
+    deadlocks. Not a pool timeout: that request has already waited its share."""
     if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
         return True
-    return is_unreachable(exc)
+    return is_unreachable(exc) and not isinstance(exc, PoolTimeout)
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -56,6 +59,11 @@ def is_unreachable(exc: BaseException) -> bool:
         return True
     # A dropped connection surfaces as a bare OperationalError without SQLSTATE.
     return type(exc) is psycopg.OperationalError
+
+
+def _out_of_budget(_retry_state: Any) -> bool:
+    # Another attempt is worth it only with time left for it.
+    return seconds_left(math.inf) < 0.1
 
 
 def check_connection(conn: psycopg.Connection) -> None:
@@ -79,7 +87,9 @@ class Database:
     def __init__(self, settings: Settings, conninfo: str | None = None) -> None:
         self.settings = settings
         self.breaker = CircuitBreaker(
-            settings.breaker_failure_threshold, settings.breaker_open_seconds
+            settings.breaker_failure_threshold,
+            settings.breaker_open_seconds,
+            settings.breaker_first_open_seconds,
         )
         self.pool = ConnectionPool(
             conninfo if conninfo is not None else settings.conninfo(),
@@ -102,7 +112,6 @@ class Database:
             open=False,
             name="practice",
         )
-        self._statement_timeout = f"{settings.db_statement_timeout_ms}ms"
 
     def open(self) -> None:
         """Start the pool without waiting, so a cold start never blocks on the database."""
@@ -115,16 +124,27 @@ class Database:
     def _context(self, principal: Principal | None) -> dict[str, str]:
         # No principal (health checks, the principal lookup itself) sets an
         # empty context: row-level security then shows no tenant rows at all.
+        # A statement may run only as long as the request has left.
+        budget_ms = seconds_left(math.inf) * 1000
+        timeout_ms = int(max(100, min(self.settings.db_statement_timeout_ms, budget_ms)))
         return {
             "org_id": str(principal.org_id) if principal else "",
             "user_id": principal.user_id if principal else "",
             "role": principal.role.value if principal else "",
-            "statement_timeout": self._statement_timeout,
+            "statement_timeout": f"{timeout_ms}ms",
         }
 
+    def _pool_wait(self) -> float:
+        # Wait for a connection no longer than the request has left.
+        left = seconds_left(self.settings.db_pool_timeout)
+        if left <= 0:
+            raise Unavailable("no time was left to reach the database", retry_after=1)
+        return min(self.settings.db_pool_timeout, left)
+
     def _retrying(self, idempotent: bool) -> Retrying:
+        attempts = stop_after_attempt(self.settings.db_retry_attempts if idempotent else 1)
         return Retrying(
-            stop=stop_after_attempt(self.settings.db_retry_attempts if idempotent else 1),
+            stop=attempts | _out_of_budget,
             wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
             retry=retry_if_exception(
                 lambda exc: is_transient(exc) and not isinstance(exc, CircuitOpen)
@@ -150,7 +170,11 @@ class Database:
         """
         with self._guarded():
             for attempt in self._retrying(idempotent):
-                with attempt, self.pool.connection() as conn, self._scoped(conn, principal):
+                with (
+                    attempt,
+                    self.pool.connection(timeout=self._pool_wait()) as conn,
+                    self._scoped(conn, principal),
+                ):
                     result = work(conn)
         return result
 
@@ -158,7 +182,11 @@ class Database:
     def transaction(self, principal: Principal | None) -> Iterator[psycopg.Connection]:
         """The caller's transaction as a ``with`` block, for work that reads results
         between statements. Not retried (a block cannot be re-run): prefer ``run``."""
-        with self._guarded(), self.pool.connection() as conn, self._scoped(conn, principal):
+        with (
+            self._guarded(),
+            self.pool.connection(timeout=self._pool_wait()) as conn,
+            self._scoped(conn, principal),
+        ):
             yield conn
 
     @contextmanager
@@ -168,15 +196,32 @@ class Database:
         self.breaker.before_call()
         try:
             yield
+        except Unavailable:
+            raise
         except Exception as exc:
             if not is_unreachable(exc):
                 self.breaker.record_success()  # the database answered; the work failed
                 raise
             self.breaker.record_failure()
             raise Unavailable(
-                "the database is unreachable", retry_after=self.breaker.retry_after() or 1
+                "the database is unreachable", retry_after=self.breaker.retry_after()
             ) from exc
         self.breaker.record_success()
+
+    def probe(self) -> bool:
+        """Ask the database directly, whatever the breaker says, and tell the
+        breaker what was found: a health check closes it as soon as the database
+        answers again."""
+        try:
+            with self.pool.connection(timeout=self._pool_wait()) as conn:
+                conn.execute("select 1")
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self.breaker.record_failure(probe=True)
+            return False
+        self.breaker.record_success()
+        return True
 
     @contextmanager
     def _scoped(
@@ -209,6 +254,10 @@ class Database:
         return cur.fetchall() if cur.description is not None else []
 
     def stats(self) -> dict[str, Any]:
-        """Pool and breaker state, for health and optimization endpoints."""
+        """Pool size and breaker state, for the operators' report. No traffic
+        counters: a container serves many orgs, and one must not see another's."""
         pool = self.pool.get_stats()
-        return {"pool": pool, "breaker": self.breaker.snapshot()}
+        return {
+            "pool": {key: pool.get(key, 0) for key in ("pool_min", "pool_max", "pool_size")},
+            "breaker": self.breaker.snapshot(),
+        }

@@ -4,6 +4,7 @@ them. No I/O: the database's view of the caller is ``practice.directory``."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -69,8 +70,21 @@ def claims_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) and claims else None
 
 
-def role_from_clerk(raw: str | None) -> Role:
+# Clerk's ids (user_…, org_…) are short ASCII; anything else is not a token Clerk
+# issued, and must not reach the database (an index row has a size limit).
+_CLERK_ID = re.compile(r"[A-Za-z0-9_\-.:|@]{1,128}", re.ASCII)
+
+
+def _clerk_id(value: Any, claim: str) -> str:
+    if not isinstance(value, str) or _CLERK_ID.fullmatch(value) is None:
+        raise Unauthenticated(f"the token's {claim} claim is not an id Clerk issues")
+    return value
+
+
+def role_from_clerk(raw: Any) -> Role:
     """Map a Clerk role (``org:admin`` in v1, ``admin`` in v2) to ours."""
+    if raw is not None and not isinstance(raw, str):
+        raise Unauthenticated("the token's organization role is not a string")
     name = (raw or "").removeprefix("org:").strip().lower()
     return _CLERK_ROLES.get(name, Role.TRAINEE)
 
@@ -96,15 +110,15 @@ def identity_from_claims(
 
     No claims or no subject: ``Unauthenticated``. No organization: ``Forbidden``.
     """
-    if not claims or not isinstance(claims.get("sub"), str) or not claims["sub"]:
+    if not claims or not claims.get("sub"):
         raise Unauthenticated("the request carries no verified identity")
+    user_id = _clerk_id(claims["sub"], "sub")
     if authorized_parties and claims.get("azp") not in authorized_parties:
         raise Unauthenticated("the token was issued for another party (azp)")
     org = _org_claim(claims.get("o"))
     if org is not None and org.get("id"):
-        return Identity(claims["sub"], str(org["id"]), role_from_clerk(org.get("rol")))
+        return Identity(user_id, _clerk_id(org["id"], "o.id"), role_from_clerk(org.get("rol")))
     if claims.get("org_id"):
-        return Identity(
-            claims["sub"], str(claims["org_id"]), role_from_clerk(claims.get("org_role"))
-        )
+        org_id = _clerk_id(claims["org_id"], "org_id")
+        return Identity(user_id, org_id, role_from_clerk(claims.get("org_role")))
     raise Forbidden("the token names no active organization; select one and retry")

@@ -15,6 +15,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from practice.budget import request_budget
+
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "practice")
 
 logger = Logger(service=SERVICE)
@@ -29,8 +31,11 @@ def count_unhandled_error() -> None:
     metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
 
 
-def entry_point(*, correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
-    """Wrap a Lambda handler with the shared logging, tracing and metrics.
+def entry_point(
+    *, budget_seconds: float, correlation_id_path: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Wrap a Lambda handler with the shared logging, tracing, metrics and the
+    request's time budget (``budget_seconds``, less when the invocation has less).
 
     ``correlation_id_path`` is a JMESPath into the event (Powertools'
     ``correlation_paths``) whose value tags every log line of the invocation.
@@ -40,7 +45,8 @@ def entry_point(*, correlation_id_path: str | None = None) -> Callable[[Handler]
         @functools.wraps(handler)
         def logged(event: Any, context: Any) -> Any:
             try:
-                return handler(event, context)
+                with request_budget(context, budget_seconds):
+                    return handler(event, context)
             except Exception:
                 logger.exception("unhandled error")
                 count_unhandled_error()

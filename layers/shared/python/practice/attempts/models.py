@@ -3,16 +3,19 @@ pydantic) and typed results."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType
-
-CLOCK_SKEW = timedelta(minutes=5)
+from practice.attempts.rules import (
+    ACTIVITY_CLOCK_SKEW,
+    ACTIVITY_MAX_AGE,
+    MAX_ACTIVITY_EVENTS,
+    ActivityType,
+)
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
 Document = dict[str, Any]
@@ -61,10 +64,12 @@ class ActivityEvent(_Strict):
 
     @field_validator("occurred_at")
     @classmethod
-    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
-        # Client clocks drift; a few minutes ahead is tolerated, more is a bug.
-        if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+    def _around_now(cls, value: datetime | None) -> datetime | None:
+        now = datetime.now(UTC)
+        if value is not None and value > now + ACTIVITY_CLOCK_SKEW:
             raise ValueError("occurred_at is in the future")
+        if value is not None and value < now - ACTIVITY_MAX_AGE:
+            raise ValueError(f"occurred_at is more than {ACTIVITY_MAX_AGE.days} days ago")
         return value
 
 
@@ -222,7 +227,6 @@ class AttemptInfo(BaseModel):
 
     id: UUID
     status: AttemptStatus
-    version: int
     trainee: Trainee
     scenario: ScenarioSummary
     assignment: AssignmentSummary | None

@@ -14,6 +14,7 @@ a verdict into the domain error the single endpoint raises.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -39,6 +40,10 @@ ActivityType = Literal[
     "resumed",
 ]
 MAX_ACTIVITY_EVENTS = 100
+# When an event may say it happened: a client clock runs a little ahead, and an
+# offline client replays a backlog, but not from before the attempt could exist.
+ACTIVITY_CLOCK_SKEW = timedelta(minutes=5)
+ACTIVITY_MAX_AGE = timedelta(days=30)
 
 Verdict = Literal["ok", "not_found", "forbidden", "not_in_progress", "conflict"]
 

@@ -91,7 +91,7 @@ from scenario_attempts a
 left join scenarios s on s.id = a.scenario_id
 left join org_members m on m.org_id = a.org_id and m.user_id = a.clerk_user_id
 left join assignments asg on asg.id = a.assignment_id
-where a.id = %(id)s and a.{rules.IN_CALLERS_ORG}
+where a.id = any(%(ids)s) and a.{rules.IN_CALLERS_ORG}
 """
 
 # The conditional autosave of any number of attempts in one statement. The rows
@@ -200,9 +200,32 @@ update scenario_attempts
 returning {RESULT_COLUMNS}
 """
 
-_RESULT = (
-    f"select {RESULT_COLUMNS} from scenario_attempts where id = %(id)s and {rules.IN_CALLERS_ORG}"
-)
+# A coach scores an attempt that has ended (the usual order: the call ends, then
+# a coach or the AI analysis scores it); re-scoring replaces what it sends. The
+# fact-sync trigger carries the new score into the warehouse.
+_SCORE = f"""
+update scenario_attempts
+   set score = coalesce(%(score)s, score),
+       score_breakdown = coalesce(%(score_breakdown)s, score_breakdown),
+       kpis = coalesce(%(kpis)s, kpis),
+       feedback_text = coalesce(%(feedback_text)s, feedback_text),
+       feedback_json = coalesce(%(feedback_json)s, feedback_json),
+       manager_comments = coalesce(%(manager_comments)s, manager_comments),
+       scored_by = case when %(score)s::numeric is not null then %(user_id)s else scored_by end,
+       version = version + 1,
+       updated_at = now()
+ where id = %(id)s and {rules.IN_CALLERS_ORG} and status = 'completed'
+returning {RESULT_COLUMNS}
+"""
+
+# The result, plus what a repeated submit may carry, to tell a replay from a change.
+_RESULT = f"""
+select {RESULT_COLUMNS}, answers, transcript_text
+  from scenario_attempts where id = %(id)s and {rules.IN_CALLERS_ORG}
+"""
+
+# What a submit may set only while the attempt is in progress.
+_ENDING_FIELDS = ("status", "answers", "transcript_text")
 _STATISTICS = "select * from get_attempt_statistics(%(scenario_id)s)"
 _ACTIVE = "select * from get_active_attempts(%(scenario_id)s)"
 _SCENARIO_OF = (
@@ -229,6 +252,29 @@ def viewer(principal: Principal) -> str:
     """Who looks, as far as cached reads differ (RLS): admins of an org all see
     the same rows, managers and trainees each see their own slice."""
     return "admin" if principal.role is Role.ADMIN else f"{principal.role}:{principal.user_id}"
+
+
+def _info_from_row(row: dict[str, Any]) -> AttemptInfo:
+    assignment = None
+    if row["assignment_id"] is not None:
+        assignment = {
+            "id": row["assignment_id"],
+            "due_at": row["assignment_due_at"],
+            "required": row["assignment_required"],
+        }
+    return AttemptInfo.model_validate(
+        row
+        | {
+            "trainee": {"user_id": row["clerk_user_id"], "display_name": row["trainee_name"]},
+            "scenario": {
+                "id": row["scenario_id"],
+                "title": row["scenario_title"],
+                "difficulty": row["scenario_difficulty"],
+                "category": row["scenario_category"],
+            },
+            "assignment": assignment,
+        }
+    )
 
 
 @dataclass
@@ -263,58 +309,34 @@ class AttemptService:
 
     # -- reads ---------------------------------------------------------------
 
-    def remember_state(self, principal: Principal, state: AttemptState) -> None:
-        """Cache a state for the state TTL, as the caller sees it."""
-        key = ("state", state.id, viewer(principal))
-        ttl = self.settings.cache_ttl_state
-        self.cache.set(principal.org_id, key, state, ttl, tags=[attempt_tag(state.id)])
-
     def state(self, principal: Principal, attempt_id: UUID) -> AttemptState:
-        """The attempt's working state (cached for the state TTL)."""
-        cached = self.cache.get(principal.org_id, ("state", attempt_id, viewer(principal)))
-        if cached is not MISSING:
-            return cached
+        """The attempt's working state, always from the database: it carries the
+        version a client saves against, and another container may have moved it."""
         rows = self.db.query(principal, STATES, self._params(principal, ids=[attempt_id]))
         if not rows:
             raise NotFound(f"attempt {attempt_id} not found")
-        state = AttemptState.model_validate(rows[0])
-        self.remember_state(principal, state)
-        return state
+        return AttemptState.model_validate(rows[0])
 
     def info(self, principal: Principal, attempt_id: UUID) -> AttemptInfo:
-        """The attempt with its scenario, assignment and trainee (cached for the info TTL)."""
-        key = ("info", attempt_id, viewer(principal))
-        ttl = self.settings.cache_ttl_info
-        return self._cached(
-            principal,
-            key,
-            ttl,
-            attempt_tag(attempt_id),
-            lambda: self._load_info(principal, attempt_id),
-        )
+        """The attempt with its scenario, assignment and trainee (cached for the info
+        TTL; it carries no version, so a briefly stale copy misleads no save)."""
+        cached = self.cache.get(principal.org_id, ("info", attempt_id, viewer(principal)))
+        if cached is not MISSING:
+            return cached
+        found = self.preload_info(principal, [attempt_id])
+        if not found:
+            raise NotFound(f"attempt {attempt_id} not found")
+        return found[0]
 
-    def _load_info(self, principal: Principal, attempt_id: UUID) -> AttemptInfo:
-        row = self._one(principal, _INFO, attempt_id)
-        assignment = None
-        if row["assignment_id"] is not None:
-            assignment = {
-                "id": row["assignment_id"],
-                "due_at": row["assignment_due_at"],
-                "required": row["assignment_required"],
-            }
-        return AttemptInfo.model_validate(
-            row
-            | {
-                "trainee": {"user_id": row["clerk_user_id"], "display_name": row["trainee_name"]},
-                "scenario": {
-                    "id": row["scenario_id"],
-                    "title": row["scenario_title"],
-                    "difficulty": row["scenario_difficulty"],
-                    "category": row["scenario_category"],
-                },
-                "assignment": assignment,
-            }
-        )
+    def preload_info(self, principal: Principal, attempt_ids: list[UUID]) -> list[AttemptInfo]:
+        """Load the info of the visible attempts among ``attempt_ids`` into the cache."""
+        rows = self.db.query(principal, _INFO, self._params(principal, ids=attempt_ids))
+        infos = [_info_from_row(row) for row in rows]
+        for info in infos:
+            key = ("info", info.id, viewer(principal))
+            tags = [attempt_tag(info.id)]
+            self.cache.set(principal.org_id, key, info, self.settings.cache_ttl_info, tags=tags)
+        return infos
 
     # -- writes --------------------------------------------------------------
 
@@ -382,7 +404,11 @@ class AttemptService:
         return ActivityLogged(attempt_id=attempt_id, inserted=row["inserted"])
 
     def submit(self, principal: Principal, attempt_id: UUID, body: SubmitAttempt) -> Submission:
-        """End the attempt (idempotent: a repeat answers the stored result)."""
+        """End the attempt, or score it once it has ended (coaches only).
+
+        A repeat answers the stored result; a change that can no longer be
+        applied (answers, transcript, status of an ended attempt) is refused.
+        """
         scoring = body.scoring_fields_sent()
         if scoring and not principal.can_coach:
             raise Forbidden(
@@ -408,8 +434,37 @@ class AttemptService:
             self._forget(principal, attempt_id)
             self.cache.invalidate_tag(principal.org_id, scenario_tag(result.scenario_id))
             return Submission(result=result, ended_now=True)
-        result = AttemptResult.model_validate(self._one(principal, _RESULT, attempt_id))
-        return Submission(result=result, ended_now=False)
+        # It had ended already: a replay answers the stored result, scoring
+        # fields from a coach are applied, anything else is refused.
+        stored = self._one(principal, _RESULT, attempt_id)
+        changed = [
+            name
+            for name in _ENDING_FIELDS
+            if name in body.model_fields_set and getattr(body, name) != stored[name]
+        ]
+        if changed:
+            raise Conflict(
+                f"attempt {attempt_id} is {stored['status']}; "
+                f"{', '.join(changed)} can no longer change",
+                fields=changed,
+                current_version=stored["version"],
+            )
+        if scoring:
+            return Submission(result=self._score(principal, attempt_id, params), ended_now=False)
+        return Submission(result=AttemptResult.model_validate(stored), ended_now=False)
+
+    def _score(
+        self, principal: Principal, attempt_id: UUID, params: dict[str, Any]
+    ) -> AttemptResult:
+        rows = self.db.query(principal, _SCORE, params, idempotent=False)
+        if not rows:
+            raise Conflict(
+                f"attempt {attempt_id} did not complete; only completed attempts are scored"
+            )
+        result = AttemptResult.model_validate(rows[0])
+        self._forget(principal, attempt_id)
+        self.cache.invalidate_tag(principal.org_id, scenario_tag(result.scenario_id))
+        return result
 
     # -- statistics ----------------------------------------------------------
 

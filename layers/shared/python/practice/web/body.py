@@ -71,8 +71,14 @@ def parse_json(raw: bytes) -> Any:
         document = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError as exc:
         raise Malformed("the body is nested too deeply") from exc
-    except ValueError as exc:  # includes UnicodeDecodeError
-        raise Malformed(f"the body is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"the body is not UTF-8 (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from exc
+    except ValueError as exc:
+        # Out-of-range numbers and the like; the interpreter's own words (such
+        # as its integer-digits limit) are no business of the client's.
+        raise Malformed("the body holds a number JSON cannot carry here") from exc
     problem = _find_problem(document, "body", 0)
     if problem:
         field, message = problem

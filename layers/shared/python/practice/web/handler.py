@@ -30,7 +30,9 @@ def ensure_event_loop() -> None:
         asyncio.set_event_loop(_thread_state.loop)
 
 
-def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any], dict]:
+def create_handler(
+    app: FastAPI, *, budget_seconds: float, base_path: str = ""
+) -> Callable[[dict, Any], dict]:
     """The Lambda entry point of an ASGI app (payload format 2.0)."""
     ensure_event_loop()  # before Mangum, which otherwise asks for a loop that is not there
     asgi = Mangum(
@@ -41,7 +43,9 @@ def create_handler(app: FastAPI, *, base_path: str = "") -> Callable[[dict, Any]
         text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON],
     )
 
-    @entry_point(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @entry_point(
+        budget_seconds=budget_seconds, correlation_id_path=correlation_paths.API_GATEWAY_HTTP
+    )
     def handler(event: dict, context: Any) -> dict:
         ensure_event_loop()
         return asgi(event, context)
