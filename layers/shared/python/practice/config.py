@@ -1,14 +1,18 @@
-"""Settings from the environment (prefix ``PRACTICE_``), with the database secret
-read through Powertools Parameters when a secret ARN is configured."""
+"""Settings from the environment (prefix ``PRACTICE_``), with the database login
+read through Powertools Parameters, per new connection, when a secret ARN is
+configured."""
 
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -75,7 +79,11 @@ class Settings(BaseSettings):
     upload_url_expiry_seconds: int = 900
 
     def conninfo(self) -> str:
-        """The libpq connection string, escaped so any password character works."""
+        """The libpq connection string, escaped so any password character works.
+
+        With a secret configured it carries no password: ``secret_credentials``
+        supplies the login per new connection, so a rotation reaches the pool
+        without recycling the container."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         params: dict[str, object] = {
@@ -87,24 +95,49 @@ class Settings(BaseSettings):
             "connect_timeout": self.db_connect_timeout,
             "application_name": "practice",
         }
-        if self.db_secret_arn:
-            params.update(_secret_params(self.db_secret_arn, self.db_secret_max_age))
-        elif self.db_password is not None:
+        if not self.db_secret_arn and self.db_password is not None:
             params["password"] = self.db_password.get_secret_value()
         return make_conninfo("", **params)
 
+    @property
+    def uses_secret(self) -> bool:
+        """True when the login comes from Secrets Manager (no full URL given)."""
+        return self.database_url is None and bool(self.db_secret_arn)
 
-def _secret_params(secret_arn: str, max_age: int) -> dict[str, object]:
-    """Connection parameters from an RDS-style JSON secret, cached for ``max_age`` s."""
-    from aws_lambda_powertools.utilities import parameters
+    def secret_credentials(self) -> dict[str, str]:
+        """User and password from the RDS-style JSON secret, read through Powertools
+        Parameters and cached for ``db_secret_max_age`` seconds, so each new
+        connection sees a rotated password at most that late.
 
-    raw = parameters.get_secret(secret_arn, max_age=max_age)
-    secret = json.loads(raw) if isinstance(raw, str) else raw
-    mapping = {"username": "user", "password": "password", "host": "host", "port": "port"}
-    params = {ours: secret[theirs] for theirs, ours in mapping.items() if secret.get(theirs)}
-    if secret.get("dbname"):
-        params["dbname"] = secret["dbname"]
-    return params
+        Only the login is taken. The endpoint stays the configured one: an RDS
+        secret names the instance, and its ``host``/``port``/``dbname`` would
+        silently route the functions around RDS Proxy (or to another database).
+        """
+        if not self.db_secret_arn:
+            return {}
+        from aws_lambda_powertools.utilities import parameters
+
+        raw = parameters.get_secret(self.db_secret_arn, max_age=self.db_secret_max_age)
+        secret = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        if secret.get("host") and secret["host"] != self.db_host:
+            _warn_once(
+                f"the database secret names host {secret['host']!r}; connecting to the"
+                f" configured {self.db_host!r} (only username and password are used)"
+            )
+        credentials = {"password": str(secret["password"])}
+        if secret.get("username"):
+            credentials["user"] = str(secret["username"])
+        return credentials
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    # Every new connection reads the secret: one warning per container is enough.
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
 
 
 @lru_cache(maxsize=1)

@@ -81,6 +81,21 @@ def check_connection(conn: psycopg.Connection) -> None:
         ConnectionPool.check_connection(conn)
 
 
+def _with_secret(settings: Settings, kwargs: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The pool's per-connection kwargs: ``kwargs`` plus the login from the secret."""
+
+    def resolve() -> dict[str, Any]:
+        try:
+            credentials = settings.secret_credentials()
+        except Exception as exc:
+            # Unreadable secret, unreadable login: to the pool and the breaker
+            # it is a connection that could not be made (a 503, not a 500).
+            raise psycopg.OperationalError(f"the database secret is unreadable: {exc}") from exc
+        return kwargs | credentials
+
+    return resolve
+
+
 class Database:
     """The container's connection pool with RLS-scoped, retried transactions."""
 
@@ -91,6 +106,12 @@ class Database:
             settings.breaker_open_seconds,
             settings.breaker_first_open_seconds,
         )
+        connection_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "prepare_threshold": settings.db_prepare_threshold,
+            "row_factory": dict_row,
+            "connect_timeout": settings.db_connect_timeout,
+        }
         self.pool = ConnectionPool(
             conninfo if conninfo is not None else settings.conninfo(),
             min_size=min(settings.db_pool_min, settings.db_pool_max),
@@ -103,12 +124,12 @@ class Database:
             # breaker already paces retries per request, so a failed attempt is
             # given up at once and the next request asks for a fresh one.
             reconnect_timeout=0,
-            kwargs={
-                "autocommit": True,
-                "prepare_threshold": settings.db_prepare_threshold,
-                "row_factory": dict_row,
-                "connect_timeout": settings.db_connect_timeout,
-            },
+            # Called for every new connection: the login is read from the secret
+            # (cached for its max age) each time, so a rotated password reaches
+            # the next connection without a new container.
+            kwargs=_with_secret(settings, connection_kwargs)
+            if settings.uses_secret
+            else connection_kwargs,
             open=False,
             name="practice",
         )
