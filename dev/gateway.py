@@ -10,8 +10,10 @@ without a body. Served by the stdlib's ThreadingHTTPServer, a thread per connect
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import fnmatch
 import json
 import re
@@ -27,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dev import tokens
-from dev.invoke import FunctionError, FunctionRuntime, release_thread_loop
+from dev.invoke import FunctionError, FunctionRuntime
 from dev.template import ACCOUNT_ID, Resolver, Route, Unresolvable, functions, resources
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's limit on an HTTP API request payload
@@ -673,11 +675,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     def finish(self) -> None:
-        """Close the connection and the event loop this thread made for handlers."""
+        """Close the connection, and the event loop the handlers gave this thread."""
         try:
             super().finish()
         finally:
-            release_thread_loop()
+            # The thread ends with its connection; its loop's selector and
+            # self-pipe would otherwise wait for the garbage collector.
+            with contextlib.suppress(RuntimeError):  # no request reached a function
+                asyncio.get_event_loop().close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib's per-request log; the gateway logs its own lines."""

@@ -11,7 +11,6 @@ its import, because the functions read their settings at import.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import json
@@ -21,7 +20,6 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,33 +109,6 @@ def function_for_event_file(functions: dict[str, Function], filename: str) -> Fu
     raise KeyError(f"{filename}: its name does not start with a function's name")
 
 
-_thread_loops = threading.local()
-
-
-def ensure_event_loop() -> None:
-    """Give this thread an event loop: Mangum asks asyncio for the current one,
-    and the gateway's worker threads have none (Lambda's single thread does)."""
-    if getattr(_thread_loops, "loop", None) is None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # "no current event loop"
-                asyncio.get_event_loop()
-            return
-        except RuntimeError:
-            pass
-        _thread_loops.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_thread_loops.loop)
-
-
-def release_thread_loop() -> None:
-    """Close the event loop ensure_event_loop() made for this thread, if any."""
-    loop = getattr(_thread_loops, "loop", None)
-    if loop is not None:
-        asyncio.set_event_loop(None)
-        loop.close()
-        _thread_loops.loop = None
-
-
 def _forget_settings() -> None:
     config = sys.modules.get("practice.config")
     if config is not None:
@@ -196,6 +167,12 @@ class FunctionRuntime:
             module = (
                 self._import_private(fn) if self.isolated else importlib.import_module(fn.module)
             )
+            if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+                # Powertools prints the ColdStart EMF line even with metrics disabled
+                # (its single_metric ignores the setting): count it as printed.
+                from aws_lambda_powertools.metrics.provider import cold_start
+
+                cold_start.is_cold_start = False
         finally:
             if self.isolated:
                 os.environ.clear()
@@ -235,7 +212,9 @@ class FunctionRuntime:
         request_id = request_id or str(uuid.uuid4())
         try:
             handler = self.handler(fn.logical_id)  # the init phase: not timed
-            ensure_event_loop()
+            from practice.web import ensure_event_loop  # the layer is on sys.path by now
+
+            ensure_event_loop()  # a handler without create_handler's would find none here
             context = LambdaContext.of(fn, request_id)
             result = handler(json.loads(json.dumps(event)), context)
             if context.get_remaining_time_in_millis() == 0:

@@ -154,6 +154,8 @@ def test_invoke_an_inline_event_file(tmp_path: Path, database: MigratedDatabase)
     result = json.loads(done.stdout)  # stdout holds only the response; logs go to stderr
     assert status_of(result) == 200
     assert json.loads(result["body"])["status"] == "ok"
+    # Metrics are off locally: not even the cold start's EMF line.
+    assert '"ColdStart"' not in done.stderr
 
 
 def test_invoke_reads_stdin_and_passes_claims(database: MigratedDatabase) -> None:
