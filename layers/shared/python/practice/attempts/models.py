@@ -8,13 +8,22 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from practice.attempts.rules import (
     ACTIVITY_CLOCK_SKEW,
     ACTIVITY_MAX_AGE,
     MAX_ACTIVITY_EVENTS,
     ActivityType,
+    Verdict,
 )
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
@@ -196,6 +205,38 @@ class Submission(BaseModel):
 
     result: AttemptResult
     ended_now: bool
+
+
+class DraftVerdict(BaseModel):
+    """One attempt's outcome in a save over many: ``ok`` with its new version,
+    else why not and where the attempt stands (version, status)."""
+
+    attempt_id: UUID = Field(validation_alias=AliasChoices("attempt_id", "id"))
+    verdict: Verdict
+    status: AttemptStatus | None
+    version: int | None
+    updated_at: datetime | None = None
+
+
+class ActivityVerdict(BaseModel):
+    """One attempt's outcome in an activity log over many."""
+
+    attempt_id: UUID = Field(validation_alias=AliasChoices("attempt_id", "id"))
+    verdict: Verdict
+    status: AttemptStatus | None
+    version: int | None
+    inserted: int
+
+
+class SubmitVerdict(BaseModel):
+    """One attempt's outcome in a submit over many: ``ended`` by this call,
+    ``ended_before`` (a replay: the stored result), ``changed`` (it had ended and
+    the fields named in ``changed`` can no longer change), or ``not_found``."""
+
+    attempt_id: UUID
+    verdict: Literal["ended", "ended_before", "changed", "not_found"]
+    result: AttemptResult | None = None
+    changed: list[str] = Field(default_factory=list)
 
 
 class Trainee(BaseModel):

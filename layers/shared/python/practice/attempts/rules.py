@@ -6,6 +6,8 @@ one (the attempt endpoint now; batch and webhooks later).
 - **In progress**: drafts change only while the attempt is in progress.
 - **Version**: a draft write names the version it builds on; another is a conflict.
 - **Activity types**: the closed set below.
+- **Ended is ended**: a submit may set answers, transcript and status only while
+  the attempt is in progress; a repeat that sends them unchanged is a replay.
 
 ``WRITE_VERDICT`` is the SQL that applies the first four to a locked row, so a
 statement over one attempt or a hundred decides the same way; ``refuse`` turns
@@ -14,9 +16,12 @@ a verdict into the domain error the single endpoint raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from practice.errors import Conflict, Forbidden, NotFound
 
@@ -84,3 +89,17 @@ def refuse(
             f"attempt {attempt_id} is at version {current_version}",
             current_version=current_version,
         )
+
+
+# What a submit may set only while the attempt is in progress.
+ENDING_FIELDS = ("status", "answers", "transcript_text")
+
+
+def changes_after_end(body: BaseModel, stored: Mapping[str, Any]) -> list[str]:
+    """The ending fields a submit sent that differ from the ended attempt
+    ``stored``: empty for a replay, else what can no longer change."""
+    return [
+        name
+        for name in ENDING_FIELDS
+        if name in body.model_fields_set and getattr(body, name) != stored[name]
+    ]

@@ -8,11 +8,12 @@ one network round trip with the RLS context (see ``Database.run``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import Connection
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
@@ -23,15 +24,18 @@ from practice.attempts.models import (
     ActiveAttempts,
     ActivityEvent,
     ActivityLogged,
+    ActivityVerdict,
     AttemptInfo,
     AttemptResult,
     AttemptState,
     Draft,
+    DraftVerdict,
     SavedDraft,
     ScenarioStatistics,
     StartAttempt,
     Submission,
     SubmitAttempt,
+    SubmitVerdict,
 )
 from practice.cache import MISSING, TenantCache
 from practice.config import Settings
@@ -176,28 +180,63 @@ select j.ord, j.attempt_id as id, j.verdict, j.status, j.version,
  order by j.ord
 """
 
-# Ends an in-progress attempt. The completion trigger writes the fact row and
-# moves the engagement counters in this same transaction; `status =
-# 'in_progress'` makes a repeated or concurrent submit change nothing.
-_SUBMIT = f"""
-update scenario_attempts
-   set status = %(status)s::attempt_status,
-       ended_at = coalesce(ended_at, now()),
-       submitted_at = now(),
-       duration_seconds = greatest(0, round(extract(epoch from now() - started_at)))::int,
-       answers = coalesce(%(answers)s, answers),
-       transcript_text = coalesce(%(transcript_text)s, transcript_text),
-       score = coalesce(%(score)s, score),
-       score_breakdown = coalesce(%(score_breakdown)s, score_breakdown),
-       kpis = coalesce(%(kpis)s, kpis),
-       feedback_text = coalesce(%(feedback_text)s, feedback_text),
-       feedback_json = coalesce(%(feedback_json)s, feedback_json),
-       manager_comments = coalesce(%(manager_comments)s, manager_comments),
-       scored_by = case when %(score)s::numeric is not null then %(user_id)s else scored_by end,
-       version = version + 1,
-       updated_at = now()
- where id = %(id)s and {rules.IN_CALLERS_ORG} and status = 'in_progress'
-returning {RESULT_COLUMNS}
+# Ends any number of in-progress attempts in one statement (one for the single
+# submit, up to the batch limit for batch_submit). The rows are locked in id
+# order, as the draft statements do, and judged on their latest committed
+# version: a submit that lost a race to another learns the stored result in
+# the same round trip. The completion trigger writes the fact row and moves the
+# engagement counters in this same transaction, once per row this statement
+# ends; `status = 'in_progress'` makes a repeated or concurrent submit change
+# nothing. Items that did not end now come back with the stored result and
+# what a repeat may carry (answers, transcript_text), to tell a replay from a
+# change (``rules.changes_after_end``).
+SUBMIT = f"""
+with item as (
+    select * from jsonb_to_recordset(%(items)s)
+        as i(ord int, attempt_id uuid, status attempt_status, answers jsonb,
+             transcript_text text, score numeric, score_breakdown jsonb, kpis jsonb,
+             feedback_text text, feedback_json jsonb, manager_comments text)
+),
+locked as (
+    select {RESULT_COLUMNS}, answers, transcript_text
+      from scenario_attempts a
+     where a.id in (select attempt_id from item) and a.{rules.IN_CALLERS_ORG}
+     order by a.id
+       for update
+),
+ended as (
+    update scenario_attempts a
+       set status = coalesce(i.status, 'completed'),
+           ended_at = coalesce(a.ended_at, now()),
+           submitted_at = now(),
+           duration_seconds = greatest(0, round(extract(epoch from now() - a.started_at)))::int,
+           answers = coalesce(i.answers, a.answers),
+           transcript_text = coalesce(i.transcript_text, a.transcript_text),
+           score = coalesce(i.score, a.score),
+           score_breakdown = coalesce(i.score_breakdown, a.score_breakdown),
+           kpis = coalesce(i.kpis, a.kpis),
+           feedback_text = coalesce(i.feedback_text, a.feedback_text),
+           feedback_json = coalesce(i.feedback_json, a.feedback_json),
+           manager_comments = coalesce(i.manager_comments, a.manager_comments),
+           scored_by = case when i.score is not null then %(user_id)s else a.scored_by end,
+           version = a.version + 1,
+           updated_at = now()
+      from item i join locked l on l.id = i.attempt_id
+     where a.id = i.attempt_id and a.{rules.IN_CALLERS_ORG} and l.status = 'in_progress'
+    returning {", ".join(f"a.{c.strip()}" for c in RESULT_COLUMNS.split(","))}
+)
+select i.ord, i.attempt_id, l.id is not null as found, e.id is not null as ended_now,
+       {
+    ", ".join(
+        f"case when e.id is not null then e.{c} else l.{c} end as {c}"
+        for c in (c.strip() for c in RESULT_COLUMNS.split(","))
+    )
+},
+       l.answers as stored_answers, l.transcript_text as stored_transcript_text
+  from item i
+  left join locked l on l.id = i.attempt_id
+  left join ended e on e.id = i.attempt_id
+ order by i.ord
 """
 
 # A coach scores an attempt that has ended (the usual order: the call ends, then
@@ -218,14 +257,6 @@ update scenario_attempts
 returning {RESULT_COLUMNS}
 """
 
-# The result, plus what a repeated submit may carry, to tell a replay from a change.
-_RESULT = f"""
-select {RESULT_COLUMNS}, answers, transcript_text
-  from scenario_attempts where id = %(id)s and {rules.IN_CALLERS_ORG}
-"""
-
-# What a submit may set only while the attempt is in progress.
-_ENDING_FIELDS = ("status", "answers", "transcript_text")
 _STATISTICS = "select * from get_attempt_statistics(%(scenario_id)s)"
 _ACTIVE = "select * from get_active_attempts(%(scenario_id)s)"
 _SCENARIO_OF = (
@@ -277,6 +308,25 @@ def _info_from_row(row: dict[str, Any]) -> AttemptInfo:
     )
 
 
+def _submit_verdict(attempt_id: UUID, body: SubmitAttempt, row: dict[str, Any]) -> SubmitVerdict:
+    if not row["found"]:
+        return SubmitVerdict(attempt_id=attempt_id, verdict="not_found")
+    result = AttemptResult.model_validate(row)
+    if row["ended_now"]:
+        return SubmitVerdict(attempt_id=attempt_id, verdict="ended", result=result)
+    stored = row | {
+        "answers": row["stored_answers"],
+        "transcript_text": row["stored_transcript_text"],
+    }
+    changed = rules.changes_after_end(body, stored)
+    return SubmitVerdict(
+        attempt_id=attempt_id,
+        verdict="changed" if changed else "ended_before",
+        result=result,
+        changed=changed,
+    )
+
+
 @dataclass
 class AttemptService:
     """The attempt endpoint's domain, bound to the container's singletons."""
@@ -304,18 +354,34 @@ class AttemptService:
         self.cache.set(principal.org_id, key, value, ttl, tags=[tag])
         return value
 
-    def _forget(self, principal: Principal, attempt_id: UUID) -> None:
-        self.cache.invalidate_tag(principal.org_id, attempt_tag(attempt_id))
+    def forget(
+        self,
+        principal: Principal,
+        attempt_ids: Iterable[UUID],
+        scenario_ids: Iterable[UUID] = (),
+    ) -> None:
+        """Drop what this container cached about these attempts and scenarios."""
+        for attempt_id in attempt_ids:
+            self.cache.invalidate_tag(principal.org_id, attempt_tag(attempt_id))
+        for scenario_id in scenario_ids:
+            self.cache.invalidate_tag(principal.org_id, scenario_tag(scenario_id))
 
     # -- reads ---------------------------------------------------------------
+
+    def states(self, principal: Principal, attempt_ids: list[UUID]) -> list[AttemptState | None]:
+        """The working states of ``attempt_ids`` in one statement, in their order;
+        None for an attempt the caller cannot see (unknown and foreign are one)."""
+        rows = self.db.query(principal, STATES, self._params(principal, ids=attempt_ids))
+        found = {row["id"]: AttemptState.model_validate(row) for row in rows}
+        return [found.get(attempt_id) for attempt_id in attempt_ids]
 
     def state(self, principal: Principal, attempt_id: UUID) -> AttemptState:
         """The attempt's working state, always from the database: it carries the
         version a client saves against, and another container may have moved it."""
-        rows = self.db.query(principal, STATES, self._params(principal, ids=[attempt_id]))
-        if not rows:
+        (state,) = self.states(principal, [attempt_id])
+        if state is None:
             raise NotFound(f"attempt {attempt_id} not found")
-        return AttemptState.model_validate(rows[0])
+        return state
 
     def info(self, principal: Principal, attempt_id: UUID) -> AttemptInfo:
         """The attempt with its scenario, assignment and trainee (cached for the info
@@ -339,8 +405,29 @@ class AttemptService:
         return infos
 
     # -- writes --------------------------------------------------------------
+    #
+    # Each write takes an optional ``conn``: the open transaction of a caller
+    # that must commit something with it (an Idempotency-Key record). Without
+    # one, the write is its own transaction.
 
-    def start(self, principal: Principal, body: StartAttempt) -> AttemptState:
+    def _rows(
+        self,
+        principal: Principal,
+        sql: str,
+        params: dict[str, Any],
+        conn: Connection | None,
+        *,
+        idempotent: bool = True,
+    ) -> list[dict[str, Any]]:
+        if conn is None:
+            return self.db.query(principal, sql, params, idempotent=idempotent)
+        # Inside a pipeline: fetching flushes without a Sync, so the
+        # transaction stays open for what the caller queues next.
+        return conn.execute(sql, params).fetchall()
+
+    def start(
+        self, principal: Principal, body: StartAttempt, conn: Connection | None = None
+    ) -> AttemptState:
         """Start an attempt of the caller on a scenario their org can use."""
         params = self._params(
             principal,
@@ -350,14 +437,14 @@ class AttemptService:
             metadata=Jsonb(body.metadata),
         )
         try:
-            rows = self.db.query(principal, _START, params, idempotent=False)
+            rows = self._rows(principal, _START, params, conn, idempotent=False)
         except UniqueViolation as exc:
             raise Conflict(
                 "vapi_call_id is already linked to an attempt", field="vapi_call_id"
             ) from exc
         if rows:
             return AttemptState.model_validate(rows[0])
-        diagnosis = self.db.query(principal, _START_DIAGNOSIS, params)[0]
+        diagnosis = self._rows(principal, _START_DIAGNOSIS, params, conn)[0]
         if not diagnosis["scenario_ok"]:
             raise Invalid(
                 f"scenario {body.scenario_id} does not exist or is not active",
@@ -368,42 +455,110 @@ class AttemptService:
             field="assignment_id",
         )
 
+    def save_drafts(
+        self,
+        principal: Principal,
+        drafts: list[tuple[UUID, Draft]],
+        conn: Connection | None = None,
+    ) -> list[DraftVerdict]:
+        """Autosave any number of attempts in one statement, each judged on its own
+        by ``rules.write_verdict``; verdicts in the order of ``drafts``."""
+        items = [
+            {"ord": ord_, "attempt_id": str(attempt_id), **draft.model_dump(exclude_none=True)}
+            for ord_, (attempt_id, draft) in enumerate(drafts)
+        ]
+        params = self._params(principal, items=Jsonb(items))
+        # Not retried: after a commit whose answer was lost, a repeat would conflict.
+        rows = self._rows(principal, SAVE_DRAFTS, params, conn, idempotent=False)
+        verdicts = [DraftVerdict.model_validate(row) for row in rows]
+        self.forget(principal, [v.attempt_id for v in verdicts if v.verdict == "ok"])
+        return verdicts
+
     def save(self, principal: Principal, attempt_id: UUID, draft: Draft) -> SavedDraft:
         """The autosave: written only on ``draft.expected_version`` of an attempt the
         caller owns and is still practising."""
-        item = {"ord": 0, "attempt_id": str(attempt_id), **draft.model_dump(exclude_none=True)}
-        params = self._params(principal, items=Jsonb([item]))
-        # Not retried: after a commit whose answer was lost, a repeat would conflict.
-        row = self.db.query(principal, SAVE_DRAFTS, params, idempotent=False)[0]
+        (verdict,) = self.save_drafts(principal, [(attempt_id, draft)])
         rules.refuse(
-            row["verdict"],
+            verdict.verdict,
             attempt_id,
             action="save",
-            current_version=row["version"],
-            status=row["status"],
+            current_version=verdict.version,
+            status=verdict.status,
         )
-        self._forget(principal, attempt_id)
-        return SavedDraft.model_validate(row)
+        return SavedDraft(id=attempt_id, version=verdict.version, updated_at=verdict.updated_at)
+
+    def log_activities(
+        self,
+        principal: Principal,
+        logs: list[tuple[UUID, list[ActivityEvent]]],
+        conn: Connection | None = None,
+    ) -> list[ActivityVerdict]:
+        """Append events to the logs of any number of attempts in one statement,
+        each judged on its own; verdicts in the order of ``logs``."""
+        items = [
+            {
+                "ord": ord_,
+                "attempt_id": str(attempt_id),
+                "events": [e.model_dump(mode="json", exclude_none=True) for e in events],
+            }
+            for ord_, (attempt_id, events) in enumerate(logs)
+        ]
+        params = self._params(principal, items=Jsonb(items))
+        rows = self._rows(principal, LOG_ACTIVITY, params, conn, idempotent=False)
+        verdicts = [ActivityVerdict.model_validate(row) for row in rows]
+        self.forget(principal, [v.attempt_id for v in verdicts if v.verdict == "ok"])
+        return verdicts
 
     def log_activity(
         self, principal: Principal, attempt_id: UUID, events: list[ActivityEvent]
     ) -> ActivityLogged:
         """Append events to the log of an attempt the caller owns and is practising."""
-        payload = [e.model_dump(mode="json", exclude_none=True) for e in events]
-        item = {"ord": 0, "attempt_id": str(attempt_id), "events": payload}
-        params = self._params(principal, items=Jsonb([item]))
-        row = self.db.query(principal, LOG_ACTIVITY, params, idempotent=False)[0]
+        (verdict,) = self.log_activities(principal, [(attempt_id, events)])
         rules.refuse(
-            row["verdict"],
+            verdict.verdict,
             attempt_id,
             action="log the activity of",
-            current_version=row["version"],
-            status=row["status"],
+            current_version=verdict.version,
+            status=verdict.status,
         )
-        self._forget(principal, attempt_id)
-        return ActivityLogged(attempt_id=attempt_id, inserted=row["inserted"])
+        return ActivityLogged(attempt_id=attempt_id, inserted=verdict.inserted)
 
-    def submit(self, principal: Principal, attempt_id: UUID, body: SubmitAttempt) -> Submission:
+    def submit_many(
+        self,
+        principal: Principal,
+        submissions: list[tuple[UUID, SubmitAttempt]],
+        conn: Connection | None = None,
+    ) -> list[SubmitVerdict]:
+        """End any number of in-progress attempts in one statement; for those that
+        had ended, the stored result, or the fields a repeat may no longer change
+        (``rules.changes_after_end``). Verdicts in the order of ``submissions``.
+        Scoring fields are the single submit's business (``submit``)."""
+        items = [
+            {
+                "ord": ord_,
+                "attempt_id": str(attempt_id),
+                **body.model_dump(mode="json", exclude_none=True),
+            }
+            for ord_, (attempt_id, body) in enumerate(submissions)
+        ]
+        params = self._params(principal, items=Jsonb(items))
+        # Safe to retry: a repeat after a lost commit answers the stored result.
+        rows = self._rows(principal, SUBMIT, params, conn)
+        verdicts = [
+            _submit_verdict(attempt_id, body, row)
+            for (attempt_id, body), row in zip(submissions, rows, strict=True)
+        ]
+        ended = [v.result for v in verdicts if v.verdict == "ended" and v.result is not None]
+        self.forget(principal, [r.id for r in ended], scenario_ids={r.scenario_id for r in ended})
+        return verdicts
+
+    def submit(
+        self,
+        principal: Principal,
+        attempt_id: UUID,
+        body: SubmitAttempt,
+        conn: Connection | None = None,
+    ) -> Submission:
         """End the attempt, or score it once it has ended (coaches only).
 
         A repeat answers the stored result; a change that can no longer be
@@ -415,12 +570,36 @@ class AttemptService:
                 f"a trainee cannot score an attempt; remove {', '.join(scoring)}",
                 fields=scoring,
             )
+        (verdict,) = self.submit_many(principal, [(attempt_id, body)], conn)
+        if verdict.verdict == "not_found" or verdict.result is None:
+            raise NotFound(f"attempt {attempt_id} not found")
+        result = verdict.result
+        if verdict.verdict == "ended":
+            return Submission(result=result, ended_now=True)
+        # It had ended already: a replay answers the stored result, scoring
+        # fields from a coach are applied, anything else is refused.
+        if verdict.changed:
+            raise Conflict(
+                f"attempt {attempt_id} is {result.status}; "
+                f"{', '.join(verdict.changed)} can no longer change",
+                fields=verdict.changed,
+                current_version=result.version,
+            )
+        if scoring:
+            scored = self._score(principal, attempt_id, body, conn)
+            return Submission(result=scored, ended_now=False)
+        return Submission(result=result, ended_now=False)
+
+    def _score(
+        self,
+        principal: Principal,
+        attempt_id: UUID,
+        body: SubmitAttempt,
+        conn: Connection | None,
+    ) -> AttemptResult:
         params = self._params(
             principal,
             id=attempt_id,
-            status=body.status,
-            answers=jsonb(body.answers),
-            transcript_text=body.transcript_text,
             score=body.score,
             score_breakdown=jsonb(body.score_breakdown),
             kpis=jsonb(body.kpis),
@@ -428,42 +607,13 @@ class AttemptService:
             feedback_json=jsonb(body.feedback_json),
             manager_comments=body.manager_comments,
         )
-        rows = self.db.query(principal, _SUBMIT, params)
-        if rows:
-            result = AttemptResult.model_validate(rows[0])
-            self._forget(principal, attempt_id)
-            self.cache.invalidate_tag(principal.org_id, scenario_tag(result.scenario_id))
-            return Submission(result=result, ended_now=True)
-        # It had ended already: a replay answers the stored result, scoring
-        # fields from a coach are applied, anything else is refused.
-        stored = self._one(principal, _RESULT, attempt_id)
-        changed = [
-            name
-            for name in _ENDING_FIELDS
-            if name in body.model_fields_set and getattr(body, name) != stored[name]
-        ]
-        if changed:
-            raise Conflict(
-                f"attempt {attempt_id} is {stored['status']}; "
-                f"{', '.join(changed)} can no longer change",
-                fields=changed,
-                current_version=stored["version"],
-            )
-        if scoring:
-            return Submission(result=self._score(principal, attempt_id, params), ended_now=False)
-        return Submission(result=AttemptResult.model_validate(stored), ended_now=False)
-
-    def _score(
-        self, principal: Principal, attempt_id: UUID, params: dict[str, Any]
-    ) -> AttemptResult:
-        rows = self.db.query(principal, _SCORE, params, idempotent=False)
+        rows = self._rows(principal, _SCORE, params, conn, idempotent=False)
         if not rows:
             raise Conflict(
                 f"attempt {attempt_id} did not complete; only completed attempts are scored"
             )
         result = AttemptResult.model_validate(rows[0])
-        self._forget(principal, attempt_id)
-        self.cache.invalidate_tag(principal.org_id, scenario_tag(result.scenario_id))
+        self.forget(principal, [attempt_id], scenario_ids={result.scenario_id})
         return result
 
     # -- statistics ----------------------------------------------------------
