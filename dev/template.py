@@ -147,31 +147,8 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
     return [route for fn in functions(template).values() for route in fn.routes]
 
 
-def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
-    """Each parameter's default as text (lists comma-joined); those without one are absent."""
-    return {
-        name: ",".join(map(str, spec["Default"]))
-        if isinstance(spec["Default"], list)
-        else str(spec["Default"])
-        for name, spec in (template.get("Parameters") or {}).items()
-        if "Default" in spec
-    }
-
-
 class Unresolvable(ValueError):
     """An intrinsic the local stack cannot evaluate (a resource only AWS creates)."""
-
-
-def bucket_names(template: dict[str, Any]) -> dict[str, str]:
-    """Logical id -> local name of every AWS::S3::Bucket (UploadsBucket ->
-    practice-local-uploads, the config's default, so functions without the variable agree)."""
-    names = {}
-    for logical_id, props in resources(template, "AWS::S3::Bucket").items():
-        declared = props.get("BucketName")
-        stem = logical_id.lower().removesuffix("bucket") or "bucket"
-        local = re.sub(r"[^a-z0-9.-]", "-", f"practice-local-{stem}")[:63]
-        names[logical_id] = declared if isinstance(declared, str) else local
-    return names
 
 
 class Resolver:
@@ -179,7 +156,13 @@ class Resolver:
     Fn::ToJsonString with parameter defaults, pseudo parameters and local bucket names."""
 
     def __init__(self, template: dict[str, Any]) -> None:
-        self.buckets = bucket_names(template)
+        # UploadsBucket -> practice-local-uploads (practice.config's default name).
+        self.buckets: dict[str, str] = {}
+        for logical_id, props in resources(template, "AWS::S3::Bucket").items():
+            stem = logical_id.lower().removesuffix("bucket") or "bucket"
+            local = re.sub(r"[^a-z0-9.-]", "-", f"practice-local-{stem}")[:63]
+            declared = props.get("BucketName")
+            self.buckets[logical_id] = declared if isinstance(declared, str) else local
         self.refs: dict[str, Any] = dict(_PSEUDO)
         for name, spec in (template.get("Parameters") or {}).items():
             default = spec.get("Default")

@@ -54,11 +54,6 @@ class KeyPair:
         digest = hashlib.sha256(der).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:22]
 
-    def jwks(self) -> dict[str, Any]:
-        """The public key as a JWKS document, as an issuer's ``jwks_uri`` serves it."""
-        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
-        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}]}
-
 
 def generate_keys() -> KeyPair:
     """A fresh 2048-bit RSA key pair (tests use this for a "wrong key")."""

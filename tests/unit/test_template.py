@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dev.template import Resolver, functions, http_routes, load_template, parameter_defaults
+from dev.template import Resolver, functions, http_routes, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -511,7 +511,7 @@ def test_samconfig_environments_match_the_template(template: dict[str, Any]) -> 
     assert build["parallel"] is True
 
     parameters = template["Parameters"]
-    required = set(parameters) - set(parameter_defaults(template))
+    required = {name for name, spec in parameters.items() if "Default" not in spec}
     for env, stage in (("default", "dev"), ("prod", "prod")):
         deploy = config[env]["deploy"]["parameters"]
         assert "CAPABILITY_IAM" in deploy["capabilities"]

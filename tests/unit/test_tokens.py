@@ -84,13 +84,6 @@ def test_keys_persist_as_pem(tmp_path: Path) -> None:
     assert tokens.load_keys(tmp_path).kid == first.kid
 
 
-def test_jwks_names_the_key(keys: tokens.KeyPair) -> None:
-    (jwk,) = keys.jwks()["keys"]
-    assert jwk["kid"] == keys.kid
-    assert jwk["kty"] == "RSA"
-    assert jwk["alg"] == "RS256"
-
-
 def test_audience_list_and_client_id_fallback(keys: tokens.KeyPair) -> None:
     listed = _token(keys, aud=["other", AUDIENCE])
     assert tokens.verify(listed, ISSUER, [AUDIENCE], keys=keys)["sub"] == "user_1"
