@@ -1,10 +1,13 @@
 """Row-level security, exercised as the Lambda's login role (a member of the
-application role, without BYPASSRLS), over every tenant table in the catalog."""
+application role, without BYPASSRLS), over every tenant table in the catalog: the
+role matrix of what each caller may select, insert, update and delete, and the
+pooled connection that must carry no caller's context into the next use."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -13,11 +16,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from dev.postgres import APP_LOGIN
 from practice.config import Settings
 from practice.db import Database
 from practice.identity import Principal, Role
 from tests.conftest import MigratedDatabase
-from tests.support import World
+from tests.support import World, build_world
 
 TENANT_TABLES_SQL = """
 select c.relname, c.relrowsecurity, c.relforcerowsecurity
@@ -126,71 +130,6 @@ def test_every_tenant_table_has_rls_enabled_and_forced(database: MigratedDatabas
     assert unprotected == []
 
 
-def test_org_a_sees_updates_and_inserts_nothing_of_org_b(
-    database: MigratedDatabase, populated: World, app_conn: psycopg.Connection
-) -> None:
-    org_a, org_b = populated.orgs["a"], populated.orgs["b"]
-    admin_a = populated.users["admin_a"].user_id
-    failures: list[str] = []
-    for table in (t["relname"] for t in _tenant_tables(database.admin_url)):
-        ident, column = sql.Identifier(table), sql.Identifier(_org_column(table))
-        with psycopg.connect(database.admin_url, row_factory=dict_row) as owner:
-            sample = owner.execute(
-                sql.SQL("select * from {} where {} = %s limit 1").format(ident, column), [org_b]
-            ).fetchone()
-            insertable = [
-                r["attname"]
-                for r in owner.execute(
-                    "select attname from pg_attribute where attrelid = %s::regclass"
-                    " and attnum > 0 and not attisdropped and attgenerated = ''"
-                    " and attidentity <> 'a'",
-                    [table],
-                )
-            ]
-        if sample is None:
-            failures.append(f"{table}: the test world has no org B row; add one to `populated`")
-            continue
-        with app_conn.transaction():
-            _set_context(app_conn, org_a, admin_a, "admin")
-            try:
-                seen = app_conn.execute(
-                    sql.SQL("select count(*) as n from {} where {} = %s").format(ident, column),
-                    [org_b],
-                ).fetchone()["n"]
-                if seen:
-                    failures.append(f"{table}: org A's admin sees {seen} rows of org B")
-            except psycopg.errors.InsufficientPrivilege:
-                pass  # not even readable by the app role: fine
-        with app_conn.transaction():
-            _set_context(app_conn, org_a, admin_a, "admin")
-            try:
-                updated = app_conn.execute(
-                    sql.SQL("update {} set {} = {} where {} = %s").format(
-                        ident, column, column, column
-                    ),
-                    [org_b],
-                ).rowcount
-                if updated:
-                    failures.append(f"{table}: org A's admin updated {updated} rows of org B")
-            except psycopg.errors.InsufficientPrivilege:
-                pass
-        row = {k: v for k, v in sample.items() if k in insertable}
-        row = {k: Jsonb(v) if isinstance(v, dict | list) else v for k, v in row.items()}
-        insert = sql.SQL("insert into {} ({}) values ({})").format(
-            ident,
-            sql.SQL(", ").join(map(sql.Identifier, row)),
-            sql.SQL(", ").join(sql.Placeholder() * len(row)),
-        )
-        try:
-            with app_conn.transaction():
-                _set_context(app_conn, org_a, admin_a, "admin")
-                app_conn.execute(insert, list(row.values()))
-            failures.append(f"{table}: org A's admin inserted a row for org B")
-        except psycopg.errors.InsufficientPrivilege:
-            pass  # RLS WITH CHECK or a missing grant: both refuse, both are 42501
-    assert failures == []
-
-
 def test_no_context_means_no_rows(
     database: MigratedDatabase, populated: World, app_conn: psycopg.Connection
 ) -> None:
@@ -205,29 +144,77 @@ def test_no_context_means_no_rows(
             assert count == 0, f"{table}: {count} rows visible without a context"
 
 
-def test_a_pooled_connection_carries_no_context_into_the_next_request(
-    database: MigratedDatabase, populated: World
-) -> None:
-    settings = Settings(database_url=database.app_url, db_pool_min=1, db_pool_max=1)
+@pytest.fixture
+def one_connection_db(database: MigratedDatabase) -> Iterator[Database]:
+    """The container's pool shrunk to one connection, so every use shares it."""
+    settings = Settings(
+        database_url=database.app_url, db_pool_min=1, db_pool_max=1, db_statement_timeout_ms=4321
+    )
     db = Database(settings)
     db.open()
-    try:
-        trainee = populated.users["trainee_b1"]
-        principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
-        assert db.query(principal, "select count(*) as n from scenario_attempts")[0]["n"] >= 1
-        # Same single connection, next request without a principal.
-        after = db.query(
-            None,
-            "select pg_backend_pid() as pid, current_setting('app.org_id', true) as org,"
-            " (select count(*) from scenario_attempts) as n",
-        )[0]
-        assert (after["org"] or "") == ""
-        assert after["n"] == 0
-        with db.pool.connection() as conn:
-            outside = conn.execute("select current_setting('app.org_id', true) as org").fetchone()
-            assert (outside["org"] or "") == ""
-    finally:
-        db.close()
+    yield db
+    db.close()
+
+
+_LEFT_BEHIND = """
+select pg_backend_pid() as pid,
+       coalesce(current_setting('app.org_id', true), '') as org_id,
+       coalesce(current_setting('app.user_id', true), '') as user_id,
+       coalesce(current_setting('app.role', true), '') as role,
+       current_setting('statement_timeout') as statement_timeout,
+       (select reset_val from pg_settings where name = 'statement_timeout') as session_default
+"""
+
+
+def test_a_pooled_connection_holds_no_context_right_after_a_request(
+    one_connection_db: Database, populated: World
+) -> None:
+    """Read straight after a request with a principal: no context-free request in
+    between overwrites a leaked context (as it would hide ``set_config(..., false)``)."""
+    trainee = populated.users["trainee_b1"]
+    principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)
+    during = one_connection_db.query(principal, _LEFT_BEHIND)[0]
+    assert (during["org_id"], during["role"], during["statement_timeout"]) == (
+        str(trainee.org_id),
+        "trainee",
+        "4321ms",
+    )
+    with one_connection_db.pool.connection() as conn:
+        after = conn.execute(_LEFT_BEHIND).fetchone()
+    assert after["pid"] == during["pid"], "not the connection the request used"
+    assert (after["org_id"], after["user_id"], after["role"]) == ("", "", "")
+    assert after["statement_timeout"] == after["session_default"]
+
+
+def test_the_next_caller_sees_none_of_the_previous_callers_rows(
+    database: MigratedDatabase, one_connection_db: Database, populated: World
+) -> None:
+    """Org B's admin, then on the same connection org A's admin through the pipeline,
+    and anyone using the pooled connection directly (as the health probe does)."""
+    db = one_connection_db
+    admin_b, admin_a = populated.users["admin_b"], populated.users["admin_a"]
+    org_b = populated.orgs["b"]
+    tables = [t["relname"] for t in _tenant_tables(database.admin_url)]
+    counts = sql.SQL(" union all ").join(
+        sql.SQL("select {} as t, count(*) as n from {} where {} = %(org)s").format(
+            sql.Literal(t), sql.Identifier(t), sql.Identifier(_org_column(t))
+        )
+        for t in tables
+    )
+    pid = db.query(None, "select pg_backend_pid() as pid")[0]["pid"]
+    before = db.query(Principal(admin_b.user_id, org_b, Role.ADMIN), counts, {"org": org_b})
+    assert sum(r["n"] for r in before) > 0, "org B's admin sees none of org B's rows"
+
+    as_org_a = db.query(
+        Principal(admin_a.user_id, admin_a.org_id, Role.ADMIN), counts, {"org": org_b}
+    )
+    assert {r["t"]: r["n"] for r in as_org_a if r["n"]} == {}
+    # Org B's admin again, then a direct use of the connection with no context.
+    db.query(Principal(admin_b.user_id, org_b, Role.ADMIN), "select 1")
+    with db.pool.connection() as conn:
+        assert conn.execute("select pg_backend_pid() as pid").fetchone()["pid"] == pid
+        direct = conn.execute(counts, {"org": org_b}).fetchall()
+    assert {r["t"]: r["n"] for r in direct if r["n"]} == {}
 
 
 def test_each_role_sees_exactly_its_rows(database: MigratedDatabase, populated: World) -> None:
@@ -262,3 +249,268 @@ def test_each_role_sees_exactly_its_rows(database: MigratedDatabase, populated: 
             assert {r["id"] for r in rows} == {ids[n] for n in visible}, viewer
     finally:
         db.close()
+
+
+# -- the role matrix -----------------------------------------------------------
+#
+# One row of each tenant table belonging to trainee A1 of org A (or to org A),
+# and what each caller may do with it. Outcomes:
+#   yes       seen; written (one row affected)
+#   hidden    RLS hides the row: nothing seen, nothing written
+#   refused   RLS refuses the new row (WITH CHECK, 42501)
+#   no-grant  the app role holds no such privilege at all (42501)
+# A 42501 counts only as the one written here: a missing GRANT where a policy
+# was meant to decide is a failure, and so is a policy where no grant was meant.
+ACTORS = ("trainee", "manager", "manager2", "admin", "other_org")
+ACTOR_USERS = {
+    "trainee": "trainee_a1",  # the owner of the rows
+    "manager": "manager_a",  # their manager
+    "manager2": "manager_a2",  # manager of another team of the same org
+    "admin": "admin_a",
+    "other_org": "admin_b",  # the strongest caller of another org
+}
+EXPECTED_TEXT = """
+# table                 op      trainee   manager   manager2  admin     other_org
+orgs                    select  yes       yes       yes       yes       hidden
+orgs                    insert  refused   refused   refused   refused   refused
+orgs                    update  hidden    hidden    hidden    hidden    hidden
+orgs                    delete  hidden    hidden    hidden    hidden    hidden
+org_members             select  yes       yes       hidden    yes       hidden
+org_members             insert  refused   refused   refused   refused   refused
+org_members             update  hidden    hidden    hidden    yes       hidden
+org_members             delete  hidden    hidden    hidden    hidden    hidden
+dim_users               select  yes       yes       hidden    yes       hidden
+dim_users               insert  no-grant  no-grant  no-grant  no-grant  no-grant
+dim_users               update  no-grant  no-grant  no-grant  no-grant  no-grant
+dim_users               delete  no-grant  no-grant  no-grant  no-grant  no-grant
+scenarios               select  yes       yes       yes       yes       hidden
+scenarios               insert  refused   yes       yes       yes       refused
+scenarios               update  hidden    yes       yes       yes       hidden
+scenarios               delete  no-grant  no-grant  no-grant  no-grant  no-grant
+dim_scenarios           select  yes       yes       yes       yes       hidden
+dim_scenarios           insert  no-grant  no-grant  no-grant  no-grant  no-grant
+dim_scenarios           update  no-grant  no-grant  no-grant  no-grant  no-grant
+dim_scenarios           delete  no-grant  no-grant  no-grant  no-grant  no-grant
+scenario_metadata       select  yes       yes       yes       yes       hidden
+scenario_metadata       insert  no-grant  no-grant  no-grant  no-grant  no-grant
+scenario_metadata       update  no-grant  no-grant  no-grant  no-grant  no-grant
+scenario_metadata       delete  no-grant  no-grant  no-grant  no-grant  no-grant
+assignments             select  yes       yes       hidden    yes       hidden
+assignments             insert  refused   yes       refused   yes       refused
+assignments             update  hidden    yes       hidden    yes       hidden
+assignments             delete  hidden    yes       hidden    yes       hidden
+scenario_attempts       select  yes       yes       hidden    yes       hidden
+scenario_attempts       insert  yes       refused   refused   refused   refused
+scenario_attempts       update  yes       yes       hidden    yes       hidden
+scenario_attempts       delete  no-grant  no-grant  no-grant  no-grant  no-grant
+attempt_activity        select  yes       yes       hidden    yes       hidden
+attempt_activity        insert  yes       refused   refused   refused   refused
+attempt_activity        update  no-grant  no-grant  no-grant  no-grant  no-grant
+attempt_activity        delete  no-grant  no-grant  no-grant  no-grant  no-grant
+chat_sessions           select  yes       yes       hidden    yes       hidden
+chat_sessions           insert  yes       refused   refused   refused   refused
+chat_sessions           update  yes       hidden    hidden    hidden    hidden
+chat_sessions           delete  yes       hidden    hidden    yes       hidden
+user_scenario_progress  select  yes       yes       hidden    yes       hidden
+user_scenario_progress  insert  yes       refused   refused   refused   refused
+user_scenario_progress  update  yes       hidden    hidden    hidden    hidden
+user_scenario_progress  delete  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_scenario_attempts  select  yes       yes       hidden    yes       hidden
+fact_scenario_attempts  insert  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_scenario_attempts  update  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_scenario_attempts  delete  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_kpi_events         select  yes       yes       hidden    yes       hidden
+fact_kpi_events         insert  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_kpi_events         update  no-grant  no-grant  no-grant  no-grant  no-grant
+fact_kpi_events         delete  no-grant  no-grant  no-grant  no-grant  no-grant
+webhook_events          select  hidden    hidden    hidden    yes       hidden
+webhook_events          insert  refused   refused   refused   refused   refused
+webhook_events          update  hidden    hidden    hidden    hidden    hidden
+webhook_events          delete  no-grant  no-grant  no-grant  no-grant  no-grant
+exports                 select  yes       hidden    hidden    yes       hidden
+exports                 insert  yes       refused   refused   refused   refused
+exports                 update  yes       hidden    hidden    yes       hidden
+exports                 delete  no-grant  no-grant  no-grant  no-grant  no-grant
+"""
+
+
+def _expected() -> dict[str, dict[str, dict[str, str]]]:
+    table: dict[str, dict[str, dict[str, str]]] = {}
+    for line in EXPECTED_TEXT.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, op, *outcomes = line.split()
+        assert len(outcomes) == len(ACTORS), line
+        table.setdefault(name, {})[op] = dict(zip(ACTORS, outcomes, strict=True))
+    return table
+
+
+EXPECTED = _expected()
+
+# Where trainee A1's row (or org A's) is, per table.
+SUBJECTS = {
+    "orgs": "id = %(org)s",
+    "org_members": "org_id = %(org)s and user_id = %(trainee)s",
+    "dim_users": "org_id = %(org)s and user_id = %(trainee)s",
+    "scenarios": "id = %(scenario)s",
+    "dim_scenarios": "scenario_id = %(scenario)s",
+    "scenario_metadata": "org_id = %(org)s and scenario_id = %(scenario)s",
+    "assignments": "id = %(assignment)s",
+    "scenario_attempts": "id = %(attempt)s",
+    "attempt_activity": "attempt_id = %(attempt)s",
+    "chat_sessions": "org_id = %(org)s and user_id = %(trainee)s",
+    "user_scenario_progress": "org_id = %(org)s and user_id = %(trainee)s"
+    " and scenario_id = %(scenario)s",
+    "fact_scenario_attempts": "attempt_id = %(attempt)s",
+    "fact_kpi_events": "attempt_id = %(attempt)s",
+    "webhook_events": "org_id = %(org)s",
+    "exports": "org_id = %(org)s and requested_by = %(trainee)s",
+}
+# An insert re-creates the subject after deleting it (as the owner, in the same
+# rolled-back transaction), except where other rows hold on to it: there the
+# copy gets a fresh key instead.
+FRESH_KEY = {"scenarios": "id"}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A world of its own, with one row of trainee A1 in every tenant table."""
+
+    world: World
+    keys: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def matrix(database: MigratedDatabase) -> Matrix:
+    world = build_world(database.admin_url)
+    org, trainee, scenario = (
+        world.orgs["a"],
+        world.users["trainee_a1"].user_id,
+        world.scenarios["a"],
+    )
+    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+        attempt = conn.execute(
+            "insert into scenario_attempts (org_id, clerk_user_id, scenario_id)"
+            " values (%s, %s, %s) returning id",
+            [org, trainee, scenario],
+        ).fetchone()[0]
+        conn.execute(
+            "insert into attempt_activity (org_id, attempt_id, user_id, event_type)"
+            " values (%s, %s, %s, 'call_started')",
+            [org, attempt, trainee],
+        )
+        # Completed: the triggers fill the fact, progress and metadata rows.
+        conn.execute(
+            "update scenario_attempts set status = 'completed', score = 80, ended_at = now(),"
+            " duration_seconds = 60 where id = %s",
+            [attempt],
+        )
+        conn.execute(
+            "insert into fact_kpi_events (attempt_id, org_id, user_id, scenario_id, event_type)"
+            " values (%s, %s, %s, %s, 'filler_word')",
+            [attempt, org, trainee, scenario],
+        )
+        conn.execute(
+            "insert into chat_sessions (org_id, user_id, title, scenario_progress, scenario_id)"
+            " values (%s, %s, 'chat', %s, 'research')",
+            [org, trainee, Jsonb({"currentStep": 0})],
+        )
+        conn.execute(
+            "insert into webhook_events (source, event_id, event_type, org_id, payload)"
+            " values ('clerk', %s, 'user.updated', %s, '{}')",
+            [f"msg_{uuid.uuid4().hex}", org],
+        )
+        conn.execute(
+            "insert into exports (org_id, requested_by, kind, status)"
+            " values (%s, %s, 'attempts', 'pending')",
+            [org, trainee],
+        )
+    keys = {
+        "org": org,
+        "trainee": trainee,
+        "scenario": scenario,
+        "assignment": world.assignments["a1"],
+        "attempt": attempt,
+    }
+    return Matrix(world, keys)
+
+
+def test_the_matrix_names_every_tenant_table(database: MigratedDatabase) -> None:
+    """A new tenant table fails here until its expected privileges are written down."""
+    tables = {t["relname"] for t in _tenant_tables(database.admin_url)}
+    assert tables == set(EXPECTED), "write the expected outcomes of the new table(s)"
+    assert set(SUBJECTS) == set(EXPECTED)
+    for table, ops in EXPECTED.items():
+        assert set(ops) == {"select", "insert", "update", "delete"}, table
+
+
+def _columns(conn: psycopg.Connection, table: str, privilege: str) -> list[str]:
+    """The table's writable columns the app role holds ``privilege`` on, in order
+    (all writable ones when it holds none, so the statement meets the refusal)."""
+    rows = conn.execute(
+        "select attname, has_column_privilege(%s, attrelid, attnum, %s) as granted"
+        " from pg_attribute where attrelid = %s::regclass and attnum > 0"
+        " and not attisdropped and attgenerated = '' and attidentity <> 'a' order by attnum",
+        [APP_LOGIN, privilege, table],
+    ).fetchall()
+    granted = [r["attname"] for r in rows if r["granted"]]
+    return granted or [r["attname"] for r in rows]
+
+
+def _try(conn: psycopg.Connection, table: str, op: str, actor: str, matrix: Matrix) -> str:
+    """What ``actor`` achieves doing ``op`` on the subject row, rolled back after."""
+    user = matrix.world.users[ACTOR_USERS[actor]]
+    ident = sql.Identifier(table)
+    where = sql.SQL(SUBJECTS[table])
+    with conn.transaction(force_rollback=True):
+        subject = conn.execute(
+            sql.SQL("select ctid::text as ctid, * from {} where {}").format(ident, where),
+            matrix.keys,
+        ).fetchall()
+        assert len(subject) == 1, f"{table}: the subject is not one row"
+        row = subject[0]
+        if op == "insert":
+            columns = [c for c in _columns(conn, table, "INSERT") if c != FRESH_KEY.get(table)]
+            if table not in FRESH_KEY:
+                conn.execute(sql.SQL("delete from {} where {}").format(ident, where), matrix.keys)
+            values = [Jsonb(row[c]) if isinstance(row[c], dict | list) else row[c] for c in columns]
+            statement = sql.SQL("insert into {} ({}) values ({})").format(
+                ident,
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            )
+        elif op == "update":
+            column = sql.Identifier(_columns(conn, table, "UPDATE")[0])
+            statement = sql.SQL("update {} set {} = {} where ctid = %s::tid").format(
+                ident, column, column
+            )
+            values = [row["ctid"]]
+        elif op == "delete":
+            statement = sql.SQL("delete from {} where ctid = %s::tid").format(ident)
+            values = [row["ctid"]]
+        else:
+            statement = sql.SQL("select 1 from {} where ctid = %s::tid").format(ident)
+            values = [row["ctid"]]
+        # As the Lambda's login (RLS forced on it), under the actor's context.
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(APP_LOGIN)))
+        _set_context(conn, user.org_id, user.user_id, user.role)
+        try:
+            with conn.transaction():
+                cur = conn.execute(statement, values)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            return "refused" if "row-level security" in str(exc) else "no-grant"
+        except psycopg.Error as exc:
+            return f"error: {type(exc).__name__}: {exc}"
+        affected = len(cur.fetchall()) if op == "select" else cur.rowcount
+        return {0: "hidden", 1: "yes"}.get(affected, f"{affected} rows")
+
+
+@pytest.mark.parametrize("table", sorted(EXPECTED))
+def test_the_role_matrix(database: MigratedDatabase, matrix: Matrix, table: str) -> None:
+    """Each caller's SELECT, INSERT, UPDATE and DELETE on trainee A1's row of ``table``."""
+    with psycopg.connect(database.admin_url, row_factory=dict_row) as conn:
+        found = {
+            op: {actor: _try(conn, table, op, actor, matrix) for actor in ACTORS}
+            for op in EXPECTED[table]
+        }
+    assert found == EXPECTED[table]
