@@ -30,13 +30,16 @@ from typing import Any
 
 from dev.stack import DEFAULT_PORT, LocalDatabase, StackRunning, open_database
 
+# What `token` passes on to tokens.issue_token, by the same names.
+TOKEN_ARGUMENTS = ("org", "user", "role", "issuer", "audience", "v1", "ttl")
+
 
 @contextlib.contextmanager
 def _database(migrate: bool = True) -> Iterator[LocalDatabase]:
     """The stack's database, migrated; its server stopped afterwards if we started it."""
     from dev.postgres import prepare_database
 
-    database = open_database(os.environ.get("DATABASE_URL") or None)
+    database = open_database()
     try:
         for name in prepare_database(database.admin_url) if migrate else ():
             print(f"applied {name}", file=sys.stderr)
@@ -54,9 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)  # a supervisor's `kill` is a Ctrl-C
     timings = Timings(started=args.started)
-    stack = LocalStack(
-        host=args.host, port=args.port, database_url=os.environ.get("DATABASE_URL") or None
-    )
+    stack = LocalStack(host=args.host, port=args.port)
     try:
         stack.start(timings, warm=not args.no_warm)
         print(stack.banner(timings), flush=True)
@@ -134,17 +135,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     from dev.template import load_template
 
     issuer, audience = jwt_settings(load_template())
-    print(
-        tokens.issue_token(
-            org=args.org,
-            user=args.user,
-            role=args.role,
-            issuer=args.issuer or issuer,
-            audience=args.audience or audience,
-            v1=args.v1,
-            ttl=args.ttl,
-        )
-    )
+    args.issuer, args.audience = args.issuer or issuer, args.audience or audience
+    claims = {name: getattr(args, name) for name in TOKEN_ARGUMENTS}
+    print(tokens.issue_token(**claims))
     return 0
 
 

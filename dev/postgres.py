@@ -135,15 +135,12 @@ class EmbeddedPostgres:
 
 def with_dbname(url: str, dbname: str) -> str:
     """``url`` pointing at database ``dbname``."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
 def with_user(url: str, user: str) -> str:
     """``url`` logging in as ``user`` (trust locally: no password)."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["user"] = user
+    info = psycopg.conninfo.conninfo_to_dict(url) | {"user": user}
     info.pop("password", None)
     return psycopg.conninfo.make_conninfo(**info)
 

@@ -58,9 +58,13 @@ class LocalDatabase:
     """The database the stack uses, and the embedded server when there is one."""
 
     admin_url: str  # superuser (or DATABASE_URL's user): migrations, seeding
-    app_url: str  # the Lambda's login role: RLS applies
     embedded: EmbeddedPostgres | None = None
     started_here: bool = False
+
+    @property
+    def app_url(self) -> str:
+        """The same database as the Lambda's login role: RLS applies."""
+        return with_user(self.admin_url, APP_LOGIN)
 
     def stop(self) -> None:
         """Stop the embedded server if this process started it."""
@@ -68,12 +72,13 @@ class LocalDatabase:
             self.embedded.stop()
 
 
-def open_database(database_url: str | None = None, datadir: Path = PGDATA) -> LocalDatabase:
-    """The database ``database_url`` names (created if missing), else practice_dev
+def open_database(datadir: Path = PGDATA) -> LocalDatabase:
+    """The database DATABASE_URL names (created if missing), else practice_dev
     on the embedded server under ``datadir``, started unless it already runs."""
+    database_url = os.environ.get("DATABASE_URL")
     if database_url:
         ensure_database(database_url)
-        return LocalDatabase(database_url, with_user(database_url, APP_LOGIN))
+        return LocalDatabase(database_url)
     embedded = EmbeddedPostgres.of(datadir)
     started = not embedded.running
     try:
@@ -86,7 +91,7 @@ def open_database(database_url: str | None = None, datadir: Path = PGDATA) -> Lo
         if started:
             embedded.stop()
         raise
-    return LocalDatabase(admin_url, with_user(admin_url, APP_LOGIN), embedded, started)
+    return LocalDatabase(admin_url, embedded, started)
 
 
 def demo_members(admin_url: str) -> list[tuple[str, str, str, str | None]]:
@@ -125,10 +130,8 @@ class Timings:
 class LocalStack:
     """Everything ``make dev`` starts, in order, and stops in reverse."""
 
-    def __init__(
-        self, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, database_url: str | None = None
-    ) -> None:
-        self.host, self.port, self.database_url = host, port, database_url
+    def __init__(self, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+        self.host, self.port = host, port
         self.database: LocalDatabase | None = None
         self.aws: LocalAws | None = None
         self.server: GatewayServer | None = None
@@ -175,7 +178,7 @@ class LocalStack:
         from dev.seed import load_demo_data
 
         with timings.step("postgres"):
-            self.database = open_database(self.database_url)
+            self.database = open_database()
         with timings.step("migrations"):
             applied = prepare_database(self.database.admin_url)
         if applied:
