@@ -4,11 +4,13 @@ role, a member of the application role without BYPASSRLS."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dev.postgres import MigratedDatabase, server, throwaway_database
 from tests.support import World, build_world
@@ -45,7 +47,16 @@ def pg_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database(pg_server: str) -> Iterator[MigratedDatabase]:
     """A database created for this run, migrated, dropped afterwards."""
-    with throwaway_database(pg_server, "practice_test") as db:
+    with throwaway_database(pg_server, "practice_test") as created:
+        db = created
+        # PRACTICE_TEST_POOLER=host:port puts a transaction-pooling proxy
+        # (PgBouncer, as RDS Proxy multiplexes) between the functions and the
+        # server; migrations and fixtures still connect directly.
+        pooler = os.environ.get("PRACTICE_TEST_POOLER")
+        if pooler:
+            host, _, port = pooler.rpartition(":")
+            info = conninfo_to_dict(db.app_url) | {"host": host, "port": port}
+            db = dataclasses.replace(db, app_url=make_conninfo(**info))
         os.environ["PRACTICE_DATABASE_URL"] = db.app_url
         yield db
 
