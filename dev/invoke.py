@@ -167,12 +167,6 @@ class FunctionRuntime:
             module = (
                 self._import_private(fn) if self.isolated else importlib.import_module(fn.module)
             )
-            if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
-                # Powertools prints the ColdStart EMF line even with metrics disabled
-                # (its single_metric ignores the setting): count it as printed.
-                from aws_lambda_powertools.metrics.provider import cold_start
-
-                cold_start.is_cold_start = False
         finally:
             if self.isolated:
                 os.environ.clear()

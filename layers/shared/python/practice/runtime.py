@@ -30,6 +30,12 @@ def tracing_enabled() -> bool:
     return bool(os.getenv("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
 
 
+def _metrics_enabled() -> bool:
+    # Powertools prints the ColdStart line even with POWERTOOLS_METRICS_DISABLED
+    # (its single_metric ignores the setting), so the wrapper does not ask for it.
+    return os.getenv("POWERTOOLS_METRICS_DISABLED", "").lower() not in {"1", "true", "yes"}
+
+
 def _traced(handler: Handler) -> Handler:
     # The X-Ray SDK costs a cold start about 0.15 s (it builds a botocore
     # session); it is imported only where a trace is recorded.
@@ -69,7 +75,9 @@ def entry_point(
                 count_unhandled_error()
                 raise
 
-        measured = metrics.log_metrics(capture_cold_start_metric=True)(_traced(logged))
+        measured = metrics.log_metrics(capture_cold_start_metric=_metrics_enabled())(
+            _traced(logged)
+        )
         return logger.inject_lambda_context(
             correlation_id_path=correlation_id_path, clear_state=True
         )(measured)
