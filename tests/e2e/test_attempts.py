@@ -41,6 +41,18 @@ def attempt_event(
     )
 
 
+def snapshot(database: MigratedDatabase, attempt_id: Any) -> tuple:
+    """Everything a refused request might have touched: the attempt row as JSON,
+    its activity and the owner's attempt count."""
+    return owner_row(
+        database,
+        "select to_jsonb(a), (select count(*) from attempt_activity v where v.attempt_id = a.id),"
+        " (select count(*) from scenario_attempts o where o.clerk_user_id = a.clerk_user_id)"
+        " from scenario_attempts a where a.id = %s",
+        [attempt_id],
+    )
+
+
 def owner_row(database: MigratedDatabase, sql: str, params: list[Any]) -> tuple:
     with psycopg.connect(database.admin_url) as conn:
         return conn.execute(sql, params).fetchone()
@@ -74,9 +86,10 @@ def test_start_on_a_built_in_scenario_and_on_own_assignment(call, world: World) 
 
 
 def test_start_refuses_another_orgs_scenario_and_someone_elses_assignment(
-    call, world: World
+    call, world: World, database: MigratedDatabase
 ) -> None:
     trainee = world.users["trainee_a1"]
+    before = snapshot(database, start(call, trainee, world.scenarios["a"])["id"])[2]
     reply = call(
         http_event(
             "POST", "/attempts", user=trainee, body={"scenario_id": str(world.scenarios["b"])}
@@ -89,6 +102,9 @@ def test_start_refuses_another_orgs_scenario_and_someone_elses_assignment(
     reply = call(http_event("POST", "/attempts", user=other, body=body))
     assert reply.status == 422
     assert reply.problem["field"] == "assignment_id"
+    count = "select count(*) from scenario_attempts where clerk_user_id = any(%s)"
+    assert owner_row(database, count, [[trainee.user_id]])[0] == before
+    assert owner_row(database, count, [[other.user_id]])[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -178,11 +194,15 @@ def test_save_without_a_version_is_428(call, world: World) -> None:
     assert reply.problem["field"] == "expected_version"
 
 
-def test_save_by_someone_other_than_the_owner_is_403(call, world: World) -> None:
+def test_save_by_someone_other_than_the_owner_is_403(
+    call, world: World, database: MigratedDatabase
+) -> None:
     attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
-    body = {"answers": {}, "expected_version": 1}
+    before = snapshot(database, attempt["id"])
+    body = {"answers": {"by": "manager"}, "expected_version": 1}
     reply = call(attempt_event("PATCH", attempt["id"], world.users["manager_a"], "save", body))
     assert reply.status == 403
+    assert snapshot(database, attempt["id"]) == before
 
 
 def test_save_above_the_body_limit_is_413(call, world: World, attempts_app) -> None:
@@ -195,13 +215,16 @@ def test_save_above_the_body_limit_is_413(call, world: World, attempts_app) -> N
     assert call(attempt_event("GET", attempt["id"], trainee, "state")).body["version"] == 1
 
 
-def test_save_after_submit_is_409(call, world: World) -> None:
+def test_save_after_submit_is_409(call, world: World, database: MigratedDatabase) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
     assert call(attempt_event("POST", attempt["id"], trainee, "submit", {})).status == 200
-    reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", {"expected_version": 2}))
+    before = snapshot(database, attempt["id"])
+    body = {"answers": {"late": True}, "expected_version": 2}
+    reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", body))
     assert reply.status == 409
     assert "no longer in progress" in reply.problem["detail"]
+    assert snapshot(database, attempt["id"]) == before
 
 
 def test_fifty_concurrent_saves_with_one_version_let_exactly_one_win(
@@ -285,9 +308,12 @@ def test_activity_appends_events_as_a_list_or_an_object(
     assert count == 3
 
 
-def test_activity_refuses_unknown_types_and_overlong_lists(call, world: World) -> None:
+def test_activity_refuses_unknown_types_and_overlong_lists(
+    call, world: World, database: MigratedDatabase
+) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
+    before = snapshot(database, attempt["id"])
     reply = call(
         attempt_event("POST", attempt["id"], trainee, "activity", [{"event_type": "teleported"}])
     )
@@ -297,6 +323,7 @@ def test_activity_refuses_unknown_types_and_overlong_lists(call, world: World) -
     reply = call(attempt_event("POST", attempt["id"], trainee, "activity", many))
     assert reply.status == 422
     assert reply.problem["errors"][0]["field"].startswith("body")
+    assert snapshot(database, attempt["id"]) == before
 
 
 # -- submit ------------------------------------------------------------------
@@ -367,15 +394,16 @@ def test_concurrent_submits_move_counters_and_fact_once(
     )
 
 
-def test_a_trainee_cannot_score_but_their_manager_can(call, world: World) -> None:
+def test_a_trainee_cannot_score_but_their_manager_can(
+    call, world: World, database: MigratedDatabase
+) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
+    before = snapshot(database, attempt["id"])
     reply = call(attempt_event("POST", attempt["id"], trainee, "submit", {"score": 100}))
     assert reply.status == 403
     assert reply.problem["fields"] == ["score"]
-    assert (
-        call(attempt_event("GET", attempt["id"], trainee, "state")).body["status"] == "in_progress"
-    )
+    assert snapshot(database, attempt["id"]) == before
     scored = {"score": 87.5, "kpis": {"talk_ms": 6000, "listen_ms": 4000}, "feedback_text": "Good"}
     reply = call(attempt_event("POST", attempt["id"], world.users["manager_a"], "submit", scored))
     assert reply.status == 200
@@ -499,13 +527,19 @@ INTRUSIONS = [
 
 @pytest.mark.parametrize(("intruder", "method", "action", "body", "query"), INTRUSIONS)
 def test_another_org_or_a_teammate_gets_404(
-    call, world: World, intruder: str, method: str, action: str, body: Any, query: dict
+    call,
+    world: World,
+    database: MigratedDatabase,
+    intruder: str,
+    method: str,
+    action: str,
+    body: Any,
+    query: dict,
 ) -> None:
     attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
+    before = snapshot(database, attempt["id"])
     event = attempt_event(method, attempt["id"], world.users[intruder], action, body, query=query)
     reply = call(event)
     assert reply.status == 404, (intruder, action, reply.body)
     assert reply.problem["title"] == "Not Found"
-    state = call(attempt_event("GET", attempt["id"], world.users["trainee_a1"], "state")).body
-    assert state["version"] == 1
-    assert state["status"] == "in_progress"
+    assert snapshot(database, attempt["id"]) == before
