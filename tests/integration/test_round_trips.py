@@ -18,11 +18,11 @@ import pytest
 
 from dev.invoke import LambdaContext
 from practice.config import get_settings
+from practice.directory import forget_principals
 from tests.conftest import MigratedDatabase
 from tests.support import User, World, build_world, http_event
 
 ROOT = Path(__file__).resolve().parents[2]
-PRINCIPALS = UUID(int=0)  # the cache's org of principals (practice.directory)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_a_request_costs_one_round_trip_once_the_caller_is_known(
     build = REQUESTS[request_name]
     cold_attempt, warm_attempt = _attempt(world, user, database), _attempt(world, user, database)
 
-    function.cache.clear_org(PRINCIPALS)
+    forget_principals(function.cache)
     status, cold = _round_trips(function, build(world, user, cold_attempt), tmp_path / "cold")
     assert status in {200, 201}
     status, warm = _round_trips(function, build(world, user, warm_attempt), tmp_path / "warm")

@@ -51,6 +51,12 @@ def resolve_principal(
     return principal
 
 
+def forget_principals(cache: TenantCache) -> int:
+    """Drop every cached principal, so the next request of each caller resolves
+    again (tests; an operator after a bulk membership change)."""
+    return cache.clear_org(_DIRECTORY_ORG)
+
+
 class OrgRef(BaseModel):
     """An organization as its members see it."""
 
