@@ -14,6 +14,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from psycopg import Connection
 
 from practice.attempts.models import (
     ActiveAttempts,
@@ -41,6 +42,7 @@ from practice.config import get_settings
 from practice.db import Database
 from practice.directory import Member, describe_member
 from practice.health import HealthReport, health_report
+from practice.idempotency import Idempotency
 from practice.identity import Principal
 from practice.web import (
     create_app,
@@ -54,6 +56,7 @@ from practice.web import (
     read_body,
     request_body,
 )
+from practice.web.idempotency import REPLAY_HEADER, KeyHeader, in_flight_responses, respond_once
 
 settings = get_settings()
 db = Database(settings)
@@ -62,6 +65,7 @@ cache = TenantCache(maxsize=settings.cache_max_entries)
 attempts = AttemptService(db, cache, settings)
 recordings = RecordingService(db, cache, settings)
 cache_admin = CacheAdmin(db, attempts)
+idempotency = Idempotency(db, settings.idempotency_ttl_seconds)
 app = create_app(
     title="Practice attempts API",
     max_body_bytes=settings.max_body_bytes,
@@ -91,14 +95,23 @@ async def get_me(principal: Caller) -> Response:
     "/attempts",
     status_code=201,
     response_model=AttemptState,
-    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    responses={201: {"headers": REPLAY_HEADER}}
+    | problem_responses(400, 401, 403, 413, 422, 503)
+    | in_flight_responses(),
     openapi_extra=request_body(StartAttempt),
 )
-async def start_attempt(request: Request, principal: Caller) -> Response:
+async def start_attempt(
+    request: Request, principal: Caller, idempotency_key: KeyHeader = None
+) -> Response:
     """Start an attempt on a scenario of the caller's org."""
-    state = attempts.start(principal, await read_body(request, StartAttempt))
-    headers = {"Location": f"/attempts/{state.id}", "ETag": etag(state.version)}
-    return json_response(state, 201, headers)
+    body = await read_body(request, StartAttempt)
+
+    def respond(conn: Connection | None) -> Response:
+        state = attempts.start(principal, body, conn)
+        headers = {"Location": f"/attempts/{state.id}", "ETag": etag(state.version)}
+        return json_response(state, 201, headers)
+
+    return await respond_once(idempotency, request, principal, idempotency_key, respond)
 
 
 @app.get(
@@ -135,10 +148,12 @@ async def read_attempt(
     "/attempts/{attemptId}",
     response_model=AttemptResult | RecordingConfirmed,
     responses={
+        200: {"headers": REPLAY_HEADER},
         201: {"model": ActivityLogged | UploadTicket, "description": "activity logged, upload"},
         308: {"description": "action=batch moved to POST /attempts/batch"},
     }
-    | WRITE_ERRORS,
+    | WRITE_ERRORS
+    | in_flight_responses(),
     openapi_extra=request_body(ActivityBatch, SubmitAttempt, RequestUpload, ConfirmUpload),
 )
 async def act_on_attempt(
@@ -146,6 +161,7 @@ async def act_on_attempt(
     attempt_id: AttemptId,
     principal: Caller,
     action: Literal["activity", "submit", "upload", "batch"],
+    idempotency_key: KeyHeader = None,
 ) -> Response:
     """`?action=activity|submit|upload` (`batch` moved to `/attempts/batch`)."""
     if action == "batch":
@@ -154,8 +170,13 @@ async def act_on_attempt(
         body = await read_body(request, ActivityBatch)
         return json_response(attempts.log_activity(principal, attempt_id, body.events), 201)
     if action == "submit":
-        submitted = attempts.submit(principal, attempt_id, await read_body(request, SubmitAttempt))
-        return json_response(submitted.result, headers={"ETag": etag(submitted.result.version)})
+        body = await read_body(request, SubmitAttempt)
+
+        def respond(conn: Connection | None) -> Response:
+            result = attempts.submit(principal, attempt_id, body, conn).result
+            return json_response(result, headers={"ETag": etag(result.version)})
+
+        return await respond_once(idempotency, request, principal, idempotency_key, respond)
     upload = await read_body(request, RequestUpload | ConfirmUpload)
     if isinstance(upload, ConfirmUpload):
         return json_response(recordings.confirm_upload(principal, attempt_id, upload))

@@ -45,6 +45,12 @@ def attempts_app(database: MigratedDatabase, moto_url: str) -> ModuleType:
     return importlib.import_module("functions.attempts.app")
 
 
+@pytest.fixture(scope="session")
+def batch_app(attempts_app: ModuleType) -> ModuleType:
+    """`functions.batch.app`, imported as Lambda would, against the test stack."""
+    return importlib.import_module("functions.batch.app")
+
+
 @dataclass
 class Reply:
     """A decoded payload-2.0 response."""
@@ -75,3 +81,9 @@ def call_handler(module: ModuleType, event: dict[str, Any]) -> Reply:
 def call(attempts_app: ModuleType) -> Callable[[dict[str, Any]], Reply]:
     """Call the attempts handler with an event."""
     return lambda event: call_handler(attempts_app, event)
+
+
+@pytest.fixture
+def call_batch(batch_app: ModuleType) -> Callable[[dict[str, Any]], Reply]:
+    """Call the batch handler with an event."""
+    return lambda event: call_handler(batch_app, event)

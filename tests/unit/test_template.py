@@ -36,6 +36,13 @@ EXPECTED_ATTEMPTS_ROUTES = {
     ("PATCH", "/attempts/{attemptId}", True),
 }
 
+EXPECTED_BATCH_ROUTES = {
+    ("POST", "/attempts/batch", True),
+    ("GET", "/attempts/batch/openapi.json", False),
+    ("GET", "/attempts/batch/docs", False),
+    ("GET", "/attempts/batch/docs/{asset}", False),
+}
+
 # What CloudFormation hands the transform: pseudo parameters, and list parameters as lists.
 PARAMETER_VALUES: dict[str, Any] = {
     "AWS::Region": "us-east-1",
@@ -136,7 +143,8 @@ def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> 
         for path, operations in api["Properties"]["Body"]["paths"].items()
         for method, operation in operations.items()
     }
-    public = {(m, p) for m, p, auth in EXPECTED_ATTEMPTS_ROUTES if not auth}
+    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES
+    public = {(m, p) for m, p, auth in expected if not auth}
     for key, requirement in security.items():
         if key in public:
             assert requirement == [{"NONE": []}], key
@@ -153,10 +161,11 @@ def test_http_api_cors(transformed: dict[str, Any]) -> None:
     assert set(cors["allowHeaders"]) == {
         "authorization",
         "content-type",
+        "idempotency-key",
         "if-match",
         "if-none-match",
     }
-    assert set(cors["exposeHeaders"]) == {"etag", "location", "retry-after"}
+    assert set(cors["exposeHeaders"]) == {"etag", "idempotent-replayed", "location", "retry-after"}
     assert cors.get("allowCredentials") in {None, False}
 
 
@@ -182,6 +191,24 @@ def test_function_roles_are_least_privilege(transformed: dict[str, Any]) -> None
                 resources = statement["Resource"]
                 resources = resources if isinstance(resources, list) else [resources]
                 assert "*" not in resources, statement
+
+
+def _granted(transformed: dict[str, Any], role_id: str) -> dict[str, Any]:
+    role = transformed["Resources"][role_id]["Properties"]
+    granted: dict[str, Any] = {}
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                granted[action] = statement["Resource"]
+    return granted
+
+
+def test_batch_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
+    assert _granted(transformed, "BatchFunctionRole") == {
+        "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
 
 
 def test_attempts_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
@@ -279,13 +306,19 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
         assert module_file.is_file(), f"{fn.logical_id}: {module_file} does not exist"
 
 
-def test_attempts_routes_are_exactly_the_planned_ones(template: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES), ("BatchFunction", EXPECTED_BATCH_ROUTES)],
+)
+def test_function_routes_are_exactly_the_planned_ones(
+    template: dict[str, Any], function: str, expected: set[tuple[str, str, bool]]
+) -> None:
     routes = {
         (r.method, r.path, r.authorizer is not None)
         for r in http_routes(template)
-        if r.function.logical_id == "AttemptsFunction"
+        if r.function.logical_id == function
     }
-    assert routes == EXPECTED_ATTEMPTS_ROUTES
+    assert routes == expected
 
 
 # The function modules are imported in a child process: importing one opens its

@@ -41,6 +41,7 @@ from practice.cache import MISSING, TenantCache
 from practice.config import Settings
 from practice.db import Database
 from practice.errors import Conflict, Forbidden, Invalid, NotFound
+from practice.idempotency import rows_in
 from practice.identity import Principal, Role
 
 STATE_COLUMNS = """
@@ -368,10 +369,13 @@ class AttemptService:
 
     # -- reads ---------------------------------------------------------------
 
-    def states(self, principal: Principal, attempt_ids: list[UUID]) -> list[AttemptState | None]:
+    def states(
+        self, principal: Principal, attempt_ids: list[UUID], conn: Connection | None = None
+    ) -> list[AttemptState | None]:
         """The working states of ``attempt_ids`` in one statement, in their order;
         None for an attempt the caller cannot see (unknown and foreign are one)."""
-        rows = self.db.query(principal, STATES, self._params(principal, ids=attempt_ids))
+        params = self._params(principal, ids=attempt_ids)
+        rows = self._rows(principal, STATES, params, conn)
         found = {row["id"]: AttemptState.model_validate(row) for row in rows}
         return [found.get(attempt_id) for attempt_id in attempt_ids]
 
@@ -388,6 +392,7 @@ class AttemptService:
         TTL; it carries no version, so a briefly stale copy misleads no save)."""
         cached = self.cache.get(principal.org_id, ("info", attempt_id, viewer(principal)))
         if cached is not MISSING:
+            self.db.enter(principal)  # the copy is shared: is the caller still who it was for?
             return cached
         found = self.preload_info(principal, [attempt_id])
         if not found:
@@ -419,11 +424,7 @@ class AttemptService:
         *,
         idempotent: bool = True,
     ) -> list[dict[str, Any]]:
-        if conn is None:
-            return self.db.query(principal, sql, params, idempotent=idempotent)
-        # Inside a pipeline: fetching flushes without a Sync, so the
-        # transaction stays open for what the caller queues next.
-        return conn.execute(sql, params).fetchall()
+        return rows_in(self.db, principal, sql, params, conn, idempotent=idempotent)
 
     def start(
         self, principal: Principal, body: StartAttempt, conn: Connection | None = None

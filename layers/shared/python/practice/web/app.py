@@ -132,10 +132,10 @@ def _swagger_dir() -> Path:
     return Path(spec.origin).parent / "static"
 
 
-def _add_docs(app: FastAPI) -> None:
-    @app.get("/docs", include_in_schema=False)
+def _add_docs(app: FastAPI, prefix: str = "") -> None:
+    @app.get(f"{prefix}/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        root = request.scope.get("root_path", "") + prefix
         return get_swagger_ui_html(
             openapi_url=f"{root}/openapi.json",
             title=f"{app.title} — Swagger UI",
@@ -145,7 +145,7 @@ def _add_docs(app: FastAPI) -> None:
             swagger_ui_parameters={"persistAuthorization": True},
         )
 
-    @app.get("/docs/{asset}", include_in_schema=False)
+    @app.get(f"{prefix}/docs/{{asset}}", include_in_schema=False)
     async def docs_asset(asset: str) -> Response:
         if asset not in _SWAGGER_ASSETS:
             return problem_response(404, f"no documentation asset {asset}")
@@ -153,14 +153,26 @@ def _add_docs(app: FastAPI) -> None:
 
 
 def create_app(
-    *, title: str, max_body_bytes: int, public_paths: frozenset[str] = frozenset()
+    *,
+    title: str,
+    max_body_bytes: int,
+    public_paths: frozenset[str] = frozenset(),
+    docs_prefix: str = "",
 ) -> FastAPI:
     """A FastAPI app with the shared error mapping, body limit and contract.
 
     ``public_paths`` are the routes API Gateway serves without the JWT
     authorizer; every other route is documented as needing the bearer token.
+    ``docs_prefix`` puts ``/openapi.json`` and ``/docs`` under a path of the
+    function's own, for a function that shares the API with another one.
     """
-    app = FastAPI(title=title, version="1.0.0", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{docs_prefix}/openapi.json",
+    )
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
@@ -168,7 +180,8 @@ def create_app(
     app.add_exception_handler(psycopg.errors.QueryCanceled, _on_query_canceled)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    public = public_paths | {"/openapi.json", "/docs", "/docs/{asset}"}
+    contract = {"/openapi.json", "/docs", "/docs/{asset}"}
+    public = public_paths | {f"{docs_prefix}{path}" for path in contract}
     app.openapi = lambda: _contract(app, public)  # type: ignore[method-assign]
-    _add_docs(app)
+    _add_docs(app, docs_prefix)
     return app

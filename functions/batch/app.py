@@ -1,0 +1,73 @@
+"""The batch function: seed 004's batch operations behind ``POST /attempts/batch``,
+wiring only (the domain is ``practice.batch``, its rules ``practice.attempts``).
+
+Its contract is served at ``/attempts/batch/openapi.json`` (and ``…/docs``): the
+API's ``/openapi.json`` belongs to the attempts function.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from practice.attempts.service import AttemptService
+from practice.batch.models import REQUESTS, BatchEnvelope, BatchResult
+from practice.batch.service import BatchService
+from practice.cache import TenantCache
+from practice.config import get_settings
+from practice.db import Database
+from practice.idempotency import Idempotency
+from practice.identity import Principal
+from practice.web import (
+    create_app,
+    create_handler,
+    json_response,
+    principal_dependency,
+    problem_responses,
+    read_body,
+    request_body,
+)
+from practice.web.idempotency import REPLAY_HEADER, KeyHeader, in_flight_responses, respond_once
+
+settings = get_settings()
+db = Database(settings)
+db.open()
+cache = TenantCache(maxsize=settings.cache_max_entries)
+batch = BatchService(AttemptService(db, cache, settings), settings)
+idempotency = Idempotency(db, settings.idempotency_ttl_seconds)
+app = create_app(
+    title="Practice batch API",
+    max_body_bytes=settings.max_body_bytes,
+    docs_prefix="/attempts/batch",
+)
+Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))]
+
+
+@app.post(
+    "/attempts/batch",
+    response_model=BatchResult,
+    responses={200: {"headers": REPLAY_HEADER}}
+    | problem_responses(400, 401, 403, 413, 422, 503)
+    | in_flight_responses(),
+    openapi_extra=request_body(*REQUESTS.values()),
+)
+async def run_batch(
+    request: Request, principal: Caller, idempotency_key: KeyHeader = None
+) -> Response:
+    """`batch_save`, `multiple_states`, `batch_activity`, `validate`, `batch_submit`:
+    one outcome per item in request order, and a summary."""
+    operation = (await read_body(request, BatchEnvelope)).operation
+    body = await read_body(request, REQUESTS[operation])
+    return await respond_once(
+        idempotency,
+        request,
+        principal,
+        idempotency_key,
+        lambda conn: json_response(batch.run(principal, body, conn)),
+    )
+
+
+handler = create_handler(
+    app, budget_seconds=settings.request_budget_seconds, base_path=settings.api_base_path
+)

@@ -1,0 +1,180 @@
+"""What the batch operations take and give: ``{"operation", "data"}`` requests,
+one outcome per item in request order, and a summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, get_args
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from practice.attempts.models import (
+    ActivityEvent,
+    AttemptResult,
+    AttemptState,
+    AttemptStatus,
+    Document,
+)
+from practice.attempts.rules import MAX_ACTIVITY_EVENTS
+
+Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
+OPERATIONS: tuple[str, ...] = get_args(Operation)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- inputs -------------------------------------------------------------------
+
+
+class BatchEnvelope(_Strict):
+    """Any batch request, before its items are read: the operation names the item shape."""
+
+    operation: Operation
+    data: list[Any] = Field(min_length=1)
+
+
+class SaveItem(_Strict):
+    """One autosave of ``batch_save``."""
+
+    attempt_id: UUID
+    answers: Document | None = None
+    auto_save_data: Document | None = None
+    expected_version: int = Field(ge=1, le=2_147_483_647)
+
+
+class ActivityItem(_Strict):
+    """One attempt's events in ``batch_activity``."""
+
+    attempt_id: UUID
+    events: list[ActivityEvent] = Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)
+
+
+class SubmitItem(_Strict):
+    """One submit of ``batch_submit`` (a bare id submits it as completed)."""
+
+    attempt_id: UUID
+    status: Literal["completed", "abandoned"] = "completed"
+
+
+class BatchSave(_Strict):
+    """`batch_save`: autosave many attempts, each on its own expected version."""
+
+    operation: Literal["batch_save"]
+    data: list[SaveItem] = Field(min_length=1)
+
+
+class MultipleStates(_Strict):
+    """`multiple_states`: the working states of many attempts."""
+
+    operation: Literal["multiple_states"]
+    data: list[UUID] = Field(min_length=1)
+
+
+class BatchActivity(_Strict):
+    """`batch_activity` (seed 004's batch_log_attempt_activity)."""
+
+    operation: Literal["batch_activity"]
+    data: list[ActivityItem] = Field(min_length=1)
+
+
+class ValidateAttempts(_Strict):
+    """`validate` (seed 004's validate_multiple_attempts): can each be submitted?"""
+
+    operation: Literal["validate"]
+    data: list[UUID] = Field(min_length=1)
+
+
+class BatchSubmit(_Strict):
+    """`batch_submit` (seed 004's batch_submit_attempts)."""
+
+    operation: Literal["batch_submit"]
+    data: list[UUID | SubmitItem] = Field(min_length=1)
+
+
+BatchRequest = BatchSave | MultipleStates | BatchActivity | ValidateAttempts | BatchSubmit
+REQUESTS: dict[str, type[BatchRequest]] = {
+    "batch_save": BatchSave,
+    "multiple_states": MultipleStates,
+    "batch_activity": BatchActivity,
+    "validate": ValidateAttempts,
+    "batch_submit": BatchSubmit,
+}
+
+
+# -- outcomes -----------------------------------------------------------------
+
+
+class SaveOutcome(BaseModel):
+    """`saved` with the new ``version``; `conflict` or `not_in_progress` with
+    ``current_version``; `not_found` (unknown or not visible); `forbidden`
+    (visible, not the caller's to write)."""
+
+    attempt_id: UUID
+    status: Literal["saved", "conflict", "not_found", "not_in_progress", "forbidden"]
+    version: int | None = None
+    current_version: int | None = None
+    updated_at: datetime | None = None
+
+
+class StateOutcome(BaseModel):
+    """`found` with the attempt's working ``state``, or `not_found`."""
+
+    attempt_id: UUID
+    status: Literal["found", "not_found"]
+    state: AttemptState | None = None
+
+
+class ActivityOutcome(BaseModel):
+    """`logged` with the ``inserted`` count, or why not (as for a save)."""
+
+    attempt_id: UUID
+    status: Literal["logged", "not_found", "forbidden", "not_in_progress"]
+    inserted: int = 0
+    current_version: int | None = None
+
+
+Problem = Literal["not_in_progress", "no_answers", "recording_in_progress", "recording_unconfirmed"]
+
+
+class ValidationOutcome(BaseModel):
+    """`valid` (it can be submitted), `invalid` with the ``problems`` found, or `not_found`."""
+
+    attempt_id: UUID
+    status: Literal["valid", "invalid", "not_found"]
+    can_submit: bool
+    problems: list[Problem] = Field(default_factory=list)
+    attempt_status: AttemptStatus | None = None
+    version: int | None = None
+
+
+class SubmitOutcome(BaseModel):
+    """`submitted` (ended by this request), `already_ended` (the stored result, as
+    a repeated single submit answers), `conflict` (it had ended otherwise:
+    ``changed`` names what can no longer change) or `not_found`."""
+
+    attempt_id: UUID
+    status: Literal["submitted", "already_ended", "conflict", "not_found"]
+    result: AttemptResult | None = None
+    changed: list[str] | None = None
+    current_version: int | None = None
+
+
+class BatchSummary(BaseModel):
+    """How many items succeeded and failed."""
+
+    succeeded: int
+    failed: int
+
+
+Outcome = SaveOutcome | StateOutcome | ActivityOutcome | ValidationOutcome | SubmitOutcome
+
+
+class BatchResult(BaseModel):
+    """One outcome per item, in request order."""
+
+    operation: Operation
+    results: list[Outcome]
+    summary: BatchSummary
