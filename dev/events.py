@@ -3,7 +3,7 @@ in the payload-2.0 shape `sam local generate-event apigateway http-api-proxy`
 gives, usable unchanged with `sam local invoke -e` and `python -m dev invoke`.
 
 File names say the function, the case and the status the replay test expects:
-``attempts-<case>.<status>.json``. The events refer to the demo data
+``<function>-<case>.<status>.json``. The events refer to the demo data
 (``dev.seed``), and files of one function are replayed in name order against
 one database, so a case that changes data sorts after the cases that read it.
 
@@ -69,6 +69,7 @@ class Case:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     base64_body: bool = False
+    function: str = "attempts"
 
 
 def attempt(name: str, status: int, method: str, action: str | None, who: dict | None, **kw: Any):
@@ -124,6 +125,31 @@ CASES = [
 ]  # fmt: skip
 
 
+def batch(name: str, status: int, who: dict | None, operation: str, data: Any, **kw: Any) -> Case:
+    """A case of the batch function: ``{"operation", "data"}`` to POST /attempts/batch."""
+    body = kw.pop("body", {"operation": operation, "data": data})
+    return Case(name, status, "POST", "/attempts/batch", "/attempts/batch", who, body=body, function="batch", **kw)  # fmt: skip
+
+
+UNKNOWN = "de30a770-0000-4000-8000-00000000dead"
+# Batch answers 200 with a status per item, so these replay with the status
+# their names say whichever attempts event ran before them.
+CASES += [
+    batch("activity-trainee", 200, TRAINEE, "batch_activity", [{"attempt_id": ACTIVE, "events": [{"event_type": "hint_viewed"}]}, {"attempt_id": COMPLETED, "events": [{"event_type": "note_added"}]}]),
+    batch("invalid-json", 400, TRAINEE, "", None, body="{not json"),
+    batch("multiple-states-other-org-admin", 200, claims(*OTHER_ORG[1:], OTHER_ORG[0]), "multiple_states", [ACTIVE, COMPLETED]),
+    batch("multiple-states-trainee", 200, TRAINEE, "multiple_states", [ACTIVE, COMPLETED, UNKNOWN]),
+    batch("no-claims", 401, None, "multiple_states", [ACTIVE]),
+    batch("over-limit", 422, TRAINEE, "multiple_states", [UNKNOWN] * 101),
+    batch("save-duplicate-ids", 422, TRAINEE, "batch_save", [{"attempt_id": ACTIVE, "expected_version": 1}] * 2),
+    batch("save-manager", 200, MANAGER, "batch_save", [{"attempt_id": ACTIVE, "answers": {"q1": "coach"}, "expected_version": 1}]),
+    batch("save-trainee-with-idempotency-key", 200, TRAINEE, "batch_save", [{"attempt_id": ACTIVE, "answers": {"q1": "Budget is approved"}, "expected_version": 2}, {"attempt_id": COMPLETED, "answers": {}, "expected_version": 1}, {"attempt_id": UNKNOWN, "expected_version": 1}], headers={"Idempotency-Key": "events-batch-save-1"}),
+    batch("submit-trainee", 200, TRAINEE, "batch_submit", [ACTIVE, {"attempt_id": COMPLETED, "status": "completed"}, UNKNOWN]),
+    batch("unknown-operation", 422, TRAINEE, "teleport", [ACTIVE]),
+    batch("validate-trainee", 200, TRAINEE, "validate", [ACTIVE, COMPLETED, UNKNOWN]),
+]  # fmt: skip
+
+
 def event_for(case: Case) -> dict[str, Any]:
     """The payload-2.0 event for one case."""
     raw = b""
@@ -152,10 +178,10 @@ def event_for(case: Case) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Write every case to ``events/attempts-<case>.<status>.json``."""
+    """Write every case to ``events/<function>-<case>.<status>.json``."""
     EVENTS.mkdir(exist_ok=True)
     for case in CASES:
-        path = EVENTS / f"attempts-{case.name}.{case.status}.json"
+        path = EVENTS / f"{case.function}-{case.name}.{case.status}.json"
         path.write_text(json.dumps(event_for(case), indent=2) + "\n")
     print(f"wrote {len(CASES)} events to {EVENTS}")
     return 0
