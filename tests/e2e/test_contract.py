@@ -55,7 +55,7 @@ class LambdaAsWsgi:
             if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in _OWN_HEADERS
         }
         parts = path.strip("/").split("/")
-        routed = len(parts) == 2 and parts[0] == "attempts"
+        routed = len(parts) == 2 and parts[0] == "attempts" and parts[1] != "batch"
         event = http_event(
             environ["REQUEST_METHOD"],
             path,
@@ -128,6 +128,40 @@ def test_every_answer_is_documented_and_none_is_a_server_error(
             case.call_and_validate(checks=CHECKS)
 
         keeps_the_contract()
+
+
+@pytest.fixture(scope="module")
+def batch_contract(batch_app, world: World) -> Any:
+    """The batch function's published contract, served by its own handler."""
+    wsgi = LambdaAsWsgi(batch_app.handler, world.users["trainee_a1"])
+    return schemathesis.openapi.from_wsgi("/attempts/batch/openapi.json", wsgi)
+
+
+def test_every_batch_answer_is_documented_and_none_is_a_server_error(
+    batch_contract: Any, attempt_ids: itertools.cycle
+) -> None:
+    (operation,) = [result.ok() for result in batch_contract.get_all_operations()]
+
+    @given(case=operation.as_strategy(), existing=st.booleans())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION * 2,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def keeps_the_contract(case: Any, existing: bool) -> None:
+        # Half of the batches name attempts that exist, so items reach the rules.
+        data = case.body.get("data") if isinstance(case.body, dict) else None
+        if existing and isinstance(data, list):
+            for index, item in enumerate(data):
+                if isinstance(item, dict) and "attempt_id" in item:
+                    item["attempt_id"] = next(attempt_ids)
+                elif isinstance(item, str):
+                    data[index] = next(attempt_ids)
+        case.call_and_validate(checks=CHECKS)
+
+    keeps_the_contract()
 
 
 def test_the_contract_documents_bodies_errors_and_the_bearer_scheme(attempts_app) -> None:
