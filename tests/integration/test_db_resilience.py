@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,10 @@ from practice.config import Settings
 from practice.db import Database
 from practice.errors import Unavailable
 from practice.health import health_report
+from practice.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.faults import CuttableLine, cuttable
+from tests.support import World
 
 
 @pytest.fixture
@@ -209,7 +210,7 @@ def test_one_statement_costs_one_round_trip(db: Database, tmp_path: Path) -> Non
     messages = [line[2] for line in lines if line[0] == "F"]
     assert messages.count("Sync") == 1
     sent = trace.read_text()
-    assert sent.index("set_config") < sent.index("select 1")
+    assert sent.index("practice_enter") < sent.index("select 1")
 
 
 def test_the_context_and_the_work_commit_or_roll_back_together(db: Database) -> None:
@@ -227,12 +228,13 @@ def test_the_context_and_the_work_commit_or_roll_back_together(db: Database) -> 
     assert db.query(None, "select v from pipeline_probe") == [{"v": "kept"}]
 
 
-def test_a_transaction_block_reads_between_statements_under_one_context(db: Database) -> None:
-    from practice.identity import Principal, Role
-
-    principal = Principal("user_block", uuid.uuid4(), Role.MANAGER)
+def test_a_transaction_block_reads_between_statements_under_one_context(
+    db: Database, world: World
+) -> None:
+    manager = world.users["manager_a"]
+    principal = Principal(manager.user_id, manager.org_id, Role.MANAGER)
     with db.transaction(principal) as conn:
         role = conn.execute("select current_setting('app.role') as r").fetchone()["r"]
         user = conn.execute("select current_setting('app.user_id') as u").fetchone()["u"]
-    assert (role, user) == ("manager", "user_block")
+    assert (role, user) == ("manager", manager.user_id)
     assert db.query(None, "select current_setting('app.role', true) as r")[0]["r"] in ("", None)

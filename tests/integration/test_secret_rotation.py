@@ -22,6 +22,7 @@ from dev.postgres import EmbeddedPostgres, free_port
 from practice.config import Settings
 from practice.db import Database
 from practice.errors import Unavailable
+from practice.migrations import migrate
 
 LOGIN = "rotating_login"
 MAX_AGE = 1  # seconds: Powertools' max age has a one-second grain
@@ -48,9 +49,10 @@ def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Passwo
     )
     embedded.start()
     try:
+        migrate(embedded.admin_url)  # every request begins with practice_enter()
         with psycopg.connect(embedded.admin_url, autocommit=True) as conn:
             conn.execute(
-                sql.SQL("create role {} login password {}").format(
+                sql.SQL("create role {} login password {} in role practice_app").format(
                     sql.Identifier(LOGIN), sql.Literal("first-password")
                 )
             )

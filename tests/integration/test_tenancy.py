@@ -66,6 +66,11 @@ def attempts(database: MigratedDatabase) -> Attempts:
             " scored_by = %s, duration_seconds = 60 where id = %s",
             [world.users["manager_a"].user_id, completed],
         )
+        # A Clerk user may belong to several orgs: the owner is a trainee of org B too.
+        conn.execute(
+            "insert into org_members (org_id, user_id, role) values (%s, %s, 'trainee')",
+            [world.orgs["b"], owner],
+        )
     return Attempts(world, practising, completed)
 
 

@@ -77,6 +77,7 @@ class CacheAdmin:
         """Clear the org's cache or preload attempt info into it (admins)."""
         principal.require(Role.ADMIN)
         if body.operation == "clear_cache":
+            self.db.enter(principal)  # still an admin of this org, as of now
             return CacheCleared(cleared=self.attempts.cache.clear_org(principal.org_id))
         if not body.attempt_ids:
             raise Invalid("preload needs attempt_ids", field="attempt_ids")

@@ -24,20 +24,22 @@ from tenacity import (
 from practice.breaker import CircuitBreaker, CircuitOpen
 from practice.budget import seconds_left
 from practice.config import Settings
-from practice.errors import Unavailable
+from practice.errors import MembershipChanged, Unavailable
 from practice.identity import Principal
 
 T = TypeVar("T")
 
-# One statement sets the whole RLS context. `set_config(..., true)` is
-# transaction-local: a pooled or proxied connection never carries one caller's
-# context into the next request.
-SET_CONTEXT = """
-select set_config('app.org_id', %(org_id)s, true),
-       set_config('app.user_id', %(user_id)s, true),
-       set_config('app.role', %(role)s, true),
-       set_config('statement_timeout', %(statement_timeout)s, true)
-"""
+# One statement begins every transaction (sql/migrations/0011): it checks the
+# caller's membership and role and sets the RLS context with `set_config(...,
+# true)`, transaction-local, so a pooled or proxied connection never carries one
+# caller's context into the next request.
+ENTER = (
+    "select practice_enter(%(org_id)s::uuid, %(user_id)s::text, %(role)s::text,"
+    " %(statement_timeout)s::text)"
+)
+
+# What practice_enter raises when the caller lost the membership or the role.
+_MEMBERSHIP_CHANGED = "PR403"
 
 
 # 57P01-03: the server is shutting down, crashed, or still starting up.
@@ -149,9 +151,9 @@ class Database:
         budget_ms = seconds_left(math.inf) * 1000
         timeout_ms = int(max(100, min(self.settings.db_statement_timeout_ms, budget_ms)))
         return {
-            "org_id": str(principal.org_id) if principal else "",
-            "user_id": principal.user_id if principal else "",
-            "role": principal.role.value if principal else "",
+            "org_id": principal.org_id if principal else None,
+            "user_id": principal.user_id if principal else None,
+            "role": principal.role.value if principal else None,
             "statement_timeout": f"{timeout_ms}ms",
         }
 
@@ -220,6 +222,10 @@ class Database:
         except Unavailable:
             raise
         except Exception as exc:
+            if getattr(exc, "sqlstate", None) == _MEMBERSHIP_CHANGED:
+                self.breaker.record_success()
+                detail = exc.diag.message_primary or "the caller's membership changed"
+                raise MembershipChanged(f"{detail}; retry the request") from exc
             if not is_unreachable(exc):
                 self.breaker.record_success()  # the database answered; the work failed
                 raise
@@ -255,12 +261,17 @@ class Database:
         # context ends with it.
         try:
             with conn.pipeline():
-                conn.execute(SET_CONTEXT, self._context(principal))
+                conn.execute(ENTER, self._context(principal))
                 yield conn
         except BaseException:
             if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.rollback()
             raise
+
+    def enter(self, principal: Principal) -> None:
+        """One round trip that only checks the caller's membership and role, for
+        answers served from the container's cache."""
+        self.run(principal, lambda _conn: None)
 
     def query(
         self,

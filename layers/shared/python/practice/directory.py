@@ -35,7 +35,7 @@ def resolve_principal(
     db: Database, cache: TenantCache, identity: Identity, ttl: float
 ) -> Principal:
     """The caller's principal: the Clerk org mapped to the internal org (cached)."""
-    key = ("principal", identity.clerk_org_id, identity.user_id, identity.role.value)
+    key = _principal_key(identity)
     cached = cache.get(_DIRECTORY_ORG, key)
     if cached is not MISSING:
         return cached
@@ -43,12 +43,22 @@ def resolve_principal(
     if not rows:
         raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
     # The lesser of the token's role and the stored one: Clerk's token is signed
-    # but lives a minute; a demotion recorded here (by an admin, or by Clerk's
-    # webhook) takes effect at once.
+    # but lives a minute. Cached for a minute, but every request's transaction
+    # checks it again (practice_enter), so a demotion or removal recorded later
+    # takes effect on the caller's next request.
     role = lesser_role(identity.role, Role(rows[0]["member_role"]))
     principal = Principal(identity.user_id, rows[0]["org_id"], role, identity.clerk_org_id)
     cache.set(_DIRECTORY_ORG, key, principal, ttl)
     return principal
+
+
+def _principal_key(identity: Identity) -> tuple:
+    return ("principal", identity.clerk_org_id, identity.user_id, identity.role.value)
+
+
+def forget_principal(cache: TenantCache, identity: Identity) -> None:
+    """Drop one caller's cached principal (their membership changed)."""
+    cache.invalidate(_DIRECTORY_ORG, _principal_key(identity))
 
 
 def forget_principals(cache: TenantCache) -> int:

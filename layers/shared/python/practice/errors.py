@@ -27,6 +27,11 @@ class Forbidden(DomainError):
     """The caller is known but may not do this."""
 
 
+class MembershipChanged(Forbidden):
+    """The caller lost the membership or the role a request assumed; a retry
+    resolves them afresh."""
+
+
 class NotFound(DomainError):
     """Unknown, or belonging to someone the caller may not see: the two are one."""
 

@@ -3,7 +3,7 @@ authorizer's claims (never from the body or query)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Request
@@ -11,7 +11,8 @@ from fastapi import Request
 from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.directory import resolve_principal
+from practice.directory import forget_principal, resolve_principal
+from practice.errors import MembershipChanged
 from practice.identity import Principal, claims_from_event, identity_from_claims
 
 
@@ -22,12 +23,17 @@ def lambda_event(request: Request) -> dict[str, Any]:
 
 def principal_dependency(
     db: Database, cache: TenantCache, settings: Settings
-) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that yields the caller's principal."""
+) -> Callable[[Request], AsyncIterator[Principal]]:
+    """A dependency that yields the caller's principal, and forgets it when the
+    database says the caller's membership changed during the request."""
 
-    async def current_principal(request: Request) -> Principal:
+    async def current_principal(request: Request) -> AsyncIterator[Principal]:
         claims = claims_from_event(lambda_event(request))
         identity = identity_from_claims(claims, settings.authorized_parties)
-        return resolve_principal(db, cache, identity, settings.cache_ttl_org)
+        try:
+            yield resolve_principal(db, cache, identity, settings.cache_ttl_org)
+        except MembershipChanged:
+            forget_principal(cache, identity)
+            raise
 
     return current_principal
