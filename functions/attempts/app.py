@@ -56,7 +56,13 @@ from practice.web import (
     read_body,
     request_body,
 )
-from practice.web.idempotency import REPLAY_HEADER, KeyHeader, in_flight_responses, respond_once
+from practice.web.idempotency import (
+    REPLAY_HEADER,
+    KeyHeader,
+    in_flight_responses,
+    refuse_key,
+    respond_once,
+)
 
 settings = get_settings()
 db = Database(settings)
@@ -167,8 +173,12 @@ async def act_on_attempt(
     if action == "batch":
         return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
     if action == "activity":
-        body = await read_body(request, ActivityBatch)
-        return json_response(attempts.log_activity(principal, attempt_id, body.events), 201)
+        events = (await read_body(request, ActivityBatch)).events
+
+        def log(conn: Connection | None) -> Response:
+            return json_response(attempts.log_activity(principal, attempt_id, events, conn), 201)
+
+        return await respond_once(idempotency, request, principal, idempotency_key, log)
     if action == "submit":
         body = await read_body(request, SubmitAttempt)
 
@@ -177,6 +187,7 @@ async def act_on_attempt(
             return json_response(result, headers={"ETag": etag(result.version)})
 
         return await respond_once(idempotency, request, principal, idempotency_key, respond)
+    refuse_key(idempotency_key, "an upload is safe to repeat without one")
     upload = await read_body(request, RequestUpload | ConfirmUpload)
     if isinstance(upload, ConfirmUpload):
         return json_response(recordings.confirm_upload(principal, attempt_id, upload))

@@ -249,3 +249,34 @@ def test_health_tells_the_truth_when_the_breaker_is_wrongly_open(call, attempts_
     reply = call(http_event("GET", "/health"))
     assert (reply.status, reply.body) == (200, {"status": "ok"})
     assert breaker.state == "closed"  # and the next request goes through
+
+
+# -- Idempotency-Key on the single endpoint -----------------------------------------
+
+
+def test_a_retried_activity_with_its_key_is_logged_once(
+    call, world: World, database: MigratedDatabase
+) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    events = [{"event_type": "call_started"}, {"event_type": "focus_lost"}]
+    key = {"Idempotency-Key": f"activity-{attempt['id']}"}
+    first = call(attempt_event("POST", attempt["id"], trainee, "activity", events, headers=key))
+    again = call(attempt_event("POST", attempt["id"], trainee, "activity", events, headers=key))
+    assert (first.status, again.status) == (201, 201)
+    assert again.body == first.body
+    assert again.headers["idempotent-replayed"] == "true"
+    assert _row(database, attempt["id"])["events"] == 2
+
+
+def test_an_upload_refuses_a_key_rather_than_ignore_it(call, world: World) -> None:
+    trainee = world.users["trainee_a1"]
+    attempt = start(call, trainee, world.scenarios["a"])
+    body = {"content_type": "audio/wav", "size_bytes": 10}
+    reply = call(
+        attempt_event(
+            "POST", attempt["id"], trainee, "upload", body, headers={"Idempotency-Key": "k"}
+        )
+    )
+    assert reply.status == 422
+    assert reply.problem["field"] == "Idempotency-Key"

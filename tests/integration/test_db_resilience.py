@@ -228,6 +228,20 @@ def test_the_context_and_the_work_commit_or_roll_back_together(db: Database) -> 
     assert db.query(None, "select v from pipeline_probe") == [{"v": "kept"}]
 
 
+def test_a_python_error_after_a_write_rolls_the_write_back(db: Database) -> None:
+    db.query(None, "create table if not exists pipeline_python_probe (v text)")
+
+    def write_then_fail(conn) -> None:
+        conn.execute("insert into pipeline_python_probe values ('lost') returning v").fetchall()
+        raise ValueError("the work failed after its statement reached the server")
+
+    with pytest.raises(ValueError, match="work failed"):
+        db.run(None, write_then_fail)
+    with pytest.raises(ValueError, match="work failed"), db.transaction(None) as conn:
+        write_then_fail(conn)
+    assert db.query(None, "select count(*) as n from pipeline_python_probe") == [{"n": 0}]
+
+
 def test_a_transaction_block_reads_between_statements_under_one_context(
     db: Database, world: World
 ) -> None:

@@ -3,6 +3,7 @@ carries the caller's RLS context, retries of transient errors and a circuit brea
 
 from __future__ import annotations
 
+import contextlib
 import math
 import select
 from collections.abc import Callable, Iterator, Sequence
@@ -262,7 +263,17 @@ class Database:
         try:
             with conn.pipeline():
                 conn.execute(ENTER, self._context(principal))
-                yield conn
+                try:
+                    yield conn
+                except BaseException:
+                    # Leaving the pipeline sends the Sync that commits its
+                    # implicit transaction even when the block raised, so what
+                    # the block already sent would commit: a queued ROLLBACK
+                    # ends the transaction first.
+                    if not conn.broken:
+                        with contextlib.suppress(psycopg.Error):
+                            conn.execute("rollback")
+                    raise
         except BaseException:
             if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.rollback()

@@ -19,7 +19,6 @@ turns them into HTTP responses.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,12 +119,8 @@ class Idempotency:
 
         def work(conn: Connection) -> R:
             conn.execute(CLAIM, params)
-            try:
-                outcome = write(conn)
-                reply = encode(outcome)
-            except BaseException:
-                _abandon(conn)
-                raise
+            outcome = write(conn)
+            reply = encode(outcome)  # a refusal raised here rolls back write and key alike
             conn.execute(
                 STORE,
                 params
@@ -152,14 +147,6 @@ class Idempotency:
         raise KeyInFlight(
             "the Idempotency-Key expired while it was replayed", retry_after=IN_FLIGHT_RETRY_AFTER
         )
-
-
-def _abandon(conn: Connection) -> None:
-    # Leaving a pipeline sends the Sync that commits its implicit transaction,
-    # even when the block raised: statements already flushed (the write) would
-    # commit without their key. A queued ROLLBACK ends that transaction first.
-    with contextlib.suppress(psycopg.Error):
-        conn.execute("rollback")
 
 
 def _refuse(exc: psycopg.Error) -> None:

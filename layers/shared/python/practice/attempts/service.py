@@ -511,10 +511,14 @@ class AttemptService:
         return verdicts
 
     def log_activity(
-        self, principal: Principal, attempt_id: UUID, events: list[ActivityEvent]
+        self,
+        principal: Principal,
+        attempt_id: UUID,
+        events: list[ActivityEvent],
+        conn: Connection | None = None,
     ) -> ActivityLogged:
         """Append events to the log of an attempt the caller owns and is practising."""
-        (verdict,) = self.log_activities(principal, [(attempt_id, events)])
+        (verdict,) = self.log_activities(principal, [(attempt_id, events)], conn)
         rules.refuse(
             verdict.verdict,
             attempt_id,

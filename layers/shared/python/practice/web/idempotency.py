@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Header, Request, Response
 from psycopg import Connection
 
+from practice.errors import Invalid
 from practice.idempotency import (
     MAX_KEY_LENGTH,
     Idempotency,
@@ -60,6 +61,12 @@ def in_flight_responses() -> dict[int | str, dict[str, Any]]:
     )
     documented[409]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return documented
+
+
+def refuse_key(value: str | None, why: str) -> None:
+    """Refuse an Idempotency-Key where the action does not apply one (never ignore it)."""
+    if value is not None:
+        raise Invalid(f"this action takes no {HEADER}: {why}", field=HEADER)
 
 
 async def idempotency_key(request: Request, value: str | None) -> IdempotencyKey | None:
