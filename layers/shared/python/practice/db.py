@@ -291,9 +291,15 @@ class Database:
         params: Sequence[Any] | dict[str, Any] | None = None,
         *,
         idempotent: bool = True,
+        conn: psycopg.Connection | None = None,
     ) -> list[dict[str, Any]]:
-        """One statement, its context and its commit in one round trip; the rows."""
-        cur = self.run(principal, lambda conn: conn.execute(sql, params), idempotent=idempotent)
+        """One statement's rows: its context and commit in one round trip, or, given
+        ``conn``, inside that caller's open transaction (fetching flushes without a
+        Sync, so the caller may still queue what must commit with it)."""
+        if conn is not None:
+            # In the pipeline the description arrives with the rows: fetch first.
+            return conn.execute(sql, params).fetchall()
+        cur = self.run(principal, lambda c: c.execute(sql, params), idempotent=idempotent)
         return cur.fetchall() if cur.description is not None else []
 
     def stats(self) -> dict[str, Any]:

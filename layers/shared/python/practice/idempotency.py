@@ -163,21 +163,3 @@ def _refuse(exc: psycopg.Error) -> None:
         ) from exc
     if exc.sqlstate != HAS_REPLY:
         raise exc
-
-
-def rows_in(
-    db: Database,
-    principal: Principal,
-    sql: str,
-    params: dict[str, Any],
-    conn: Connection | None,
-    *,
-    idempotent: bool = True,
-) -> list[dict[str, Any]]:
-    """One statement's rows: in the caller's open transaction ``conn`` (a keyed
-    write's), else in a transaction of its own (``Database.query``)."""
-    if conn is None:
-        return db.query(principal, sql, params, idempotent=idempotent)
-    # Inside the pipeline, fetching flushes without a Sync: the transaction
-    # stays open for what the caller queues next (the key and its reply).
-    return conn.execute(sql, params).fetchall()

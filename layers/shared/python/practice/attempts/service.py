@@ -41,7 +41,6 @@ from practice.cache import MISSING, TenantCache
 from practice.config import Settings
 from practice.db import Database
 from practice.errors import Conflict, Forbidden, Invalid, NotFound
-from practice.idempotency import rows_in
 from practice.identity import Principal, Role
 
 STATE_COLUMNS = """
@@ -375,7 +374,7 @@ class AttemptService:
         """The working states of ``attempt_ids`` in one statement, in their order;
         None for an attempt the caller cannot see (unknown and foreign are one)."""
         params = self._params(principal, ids=attempt_ids)
-        rows = self._rows(principal, STATES, params, conn)
+        rows = self.db.query(principal, STATES, params, conn=conn)
         found = {row["id"]: AttemptState.model_validate(row) for row in rows}
         return [found.get(attempt_id) for attempt_id in attempt_ids]
 
@@ -415,17 +414,6 @@ class AttemptService:
     # that must commit something with it (an Idempotency-Key record). Without
     # one, the write is its own transaction.
 
-    def _rows(
-        self,
-        principal: Principal,
-        sql: str,
-        params: dict[str, Any],
-        conn: Connection | None,
-        *,
-        idempotent: bool = True,
-    ) -> list[dict[str, Any]]:
-        return rows_in(self.db, principal, sql, params, conn, idempotent=idempotent)
-
     def start(
         self, principal: Principal, body: StartAttempt, conn: Connection | None = None
     ) -> AttemptState:
@@ -438,14 +426,14 @@ class AttemptService:
             metadata=Jsonb(body.metadata),
         )
         try:
-            rows = self._rows(principal, _START, params, conn, idempotent=False)
+            rows = self.db.query(principal, _START, params, idempotent=False, conn=conn)
         except UniqueViolation as exc:
             raise Conflict(
                 "vapi_call_id is already linked to an attempt", field="vapi_call_id"
             ) from exc
         if rows:
             return AttemptState.model_validate(rows[0])
-        diagnosis = self._rows(principal, _START_DIAGNOSIS, params, conn)[0]
+        diagnosis = self.db.query(principal, _START_DIAGNOSIS, params, conn=conn)[0]
         if not diagnosis["scenario_ok"]:
             raise Invalid(
                 f"scenario {body.scenario_id} does not exist or is not active",
@@ -470,7 +458,7 @@ class AttemptService:
         ]
         params = self._params(principal, items=Jsonb(items))
         # Not retried: after a commit whose answer was lost, a repeat would conflict.
-        rows = self._rows(principal, SAVE_DRAFTS, params, conn, idempotent=False)
+        rows = self.db.query(principal, SAVE_DRAFTS, params, idempotent=False, conn=conn)
         verdicts = [DraftVerdict.model_validate(row) for row in rows]
         self.forget(principal, [v.attempt_id for v in verdicts if v.verdict == "ok"])
         return verdicts
@@ -505,7 +493,7 @@ class AttemptService:
             for ord_, (attempt_id, events) in enumerate(logs)
         ]
         params = self._params(principal, items=Jsonb(items))
-        rows = self._rows(principal, LOG_ACTIVITY, params, conn, idempotent=False)
+        rows = self.db.query(principal, LOG_ACTIVITY, params, idempotent=False, conn=conn)
         verdicts = [ActivityVerdict.model_validate(row) for row in rows]
         self.forget(principal, [v.attempt_id for v in verdicts if v.verdict == "ok"])
         return verdicts
@@ -548,7 +536,7 @@ class AttemptService:
         ]
         params = self._params(principal, items=Jsonb(items))
         # Safe to retry: a repeat after a lost commit answers the stored result.
-        rows = self._rows(principal, SUBMIT, params, conn)
+        rows = self.db.query(principal, SUBMIT, params, conn=conn)
         verdicts = [
             _submit_verdict(attempt_id, body, row)
             for (attempt_id, body), row in zip(submissions, rows, strict=True)
@@ -612,7 +600,7 @@ class AttemptService:
             feedback_json=jsonb(body.feedback_json),
             manager_comments=body.manager_comments,
         )
-        rows = self._rows(principal, _SCORE, params, conn, idempotent=False)
+        rows = self.db.query(principal, _SCORE, params, idempotent=False, conn=conn)
         if not rows:
             raise Conflict(
                 f"attempt {attempt_id} did not complete; only completed attempts are scored"

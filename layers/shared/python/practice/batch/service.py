@@ -44,7 +44,6 @@ from practice.batch.models import (
 )
 from practice.config import Settings
 from practice.errors import Invalid
-from practice.idempotency import rows_in
 from practice.identity import Principal
 
 # The submit checks of ``validate`` live in SQL (0013_batch.sql), beside the
@@ -205,7 +204,7 @@ class BatchService:
         self, principal: Principal, request: ValidateAttempts, conn: Connection | None
     ) -> list[Outcome]:
         params = {"ids": request.data}
-        rows = rows_in(self.attempts.db, principal, VALIDATE, params, conn)
+        rows = self.attempts.db.query(principal, VALIDATE, params, conn=conn)
         outcomes: list[Outcome] = []
         for row in rows:
             if not row["found"]:
