@@ -9,9 +9,11 @@ one (the attempt endpoint now; batch and webhooks later).
 - **Ended is ended**: a submit may set answers, transcript and status only while
   the attempt is in progress; a repeat that sends them unchanged is a replay.
 
-``WRITE_VERDICT`` is the SQL that applies the first four to a locked row, so a
-statement over one attempt or a hundred decides the same way; ``refuse`` turns
-a verdict into the domain error the single endpoint raises.
+The first four are decided in the database by ``attempt_write_verdict()``
+(sql/migrations/0014), which the write functions apply to rows they lock, so a
+statement over one attempt or a hundred decides the same way; ``Verdict`` names
+its answers and ``refuse`` turns one into the domain error the single endpoint
+raises.
 """
 
 from __future__ import annotations
@@ -54,20 +56,6 @@ Verdict = Literal["ok", "not_found", "forbidden", "not_in_progress", "conflict"]
 
 # The tenant filter of every attempt statement (RLS applies it again).
 IN_CALLERS_ORG = "org_id = %(org_id)s"
-
-
-def write_verdict(row: str, expected_version: str | None) -> str:
-    """The SQL verdict on writing attempt ``row`` (an alias of a row locked with
-    FOR UPDATE, NULL when not visible) as the caller ``%(user_id)s``, optionally
-    conditional on the SQL expression ``expected_version``."""
-    version_check = (
-        f"when {row}.version <> {expected_version} then 'conflict'" if expected_version else ""
-    )
-    return f"""case when {row}.id is null then 'not_found'
-                when {row}.clerk_user_id <> %(user_id)s then 'forbidden'
-                when {row}.status <> 'in_progress' then 'not_in_progress'
-                {version_check}
-                else 'ok' end"""
 
 
 def refuse(

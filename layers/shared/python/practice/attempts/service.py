@@ -78,10 +78,7 @@ select exists (select 1 from scenarios
                  and (org_id = %(org_id)s or org_id is null)) as scenario_ok
 """
 
-STATES = f"""
-select {STATE_COLUMNS} from scenario_attempts
- where id = any(%(ids)s) and {rules.IN_CALLERS_ORG}
-"""
+STATES = "select * from attempt_states(%(org_id)s, %(ids)s)"
 
 _INFO = f"""
 select a.id, a.status, a.version, a.clerk_user_id, a.started_at, a.ended_at,
@@ -98,146 +95,13 @@ left join assignments asg on asg.id = a.assignment_id
 where a.id = any(%(ids)s) and a.{rules.IN_CALLERS_ORG}
 """
 
-# The conditional autosave of any number of attempts in one statement. The rows
-# are locked in id order (two batches cannot deadlock) and judged on their
-# latest committed version, so a save that lost a race learns the version that
-# beat it without a second round trip.
-SAVE_DRAFTS = f"""
-with item as (
-    select * from jsonb_to_recordset(%(items)s)
-        as i(ord int, attempt_id uuid, expected_version int, answers jsonb, auto_save_data jsonb)
-),
-locked as (
-    select a.id, a.clerk_user_id, a.status, a.version
-      from scenario_attempts a
-     where a.id in (select attempt_id from item) and a.{rules.IN_CALLERS_ORG}
-     order by a.id
-       for update
-),
-judged as (
-    select i.ord, i.attempt_id, i.answers, i.auto_save_data, l.status, l.version,
-           {rules.write_verdict("l", "i.expected_version")} as verdict
-      from item i left join locked l on l.id = i.attempt_id
-),
-saved as (
-    update scenario_attempts a
-       set answers = coalesce(j.answers, a.answers),
-           auto_save_data = coalesce(j.auto_save_data, a.auto_save_data),
-           version = a.version + 1,
-           last_activity_at = now(),
-           updated_at = now()
-      from judged j
-     where j.verdict = 'ok' and a.id = j.attempt_id and a.{rules.IN_CALLERS_ORG}
-    returning a.id, a.version, a.updated_at
-)
-select j.ord, j.attempt_id as id, j.verdict, j.status,
-       coalesce(s.version, j.version) as version, s.updated_at
-  from judged j left join saved s on s.id = j.attempt_id
- order by j.ord
-"""
-
-# Appends events to the logs of any number of attempts in one statement, under
-# the same rule as drafts, and moves last_activity_at (never past now).
-LOG_ACTIVITY = f"""
-with item as (
-    select * from jsonb_to_recordset(%(items)s) as i(ord int, attempt_id uuid, events jsonb)
-),
-locked as (
-    select a.id, a.org_id, a.clerk_user_id, a.status, a.version
-      from scenario_attempts a
-     where a.id in (select attempt_id from item) and a.{rules.IN_CALLERS_ORG}
-     order by a.id
-       for update
-),
-judged as (
-    select i.ord, i.attempt_id, i.events, l.org_id, l.status, l.version,
-           {rules.write_verdict("l", None)} as verdict
-      from item i left join locked l on l.id = i.attempt_id
-),
-inserted as (
-    insert into attempt_activity (org_id, attempt_id, user_id, event_type, payload, occurred_at)
-    select j.org_id, j.attempt_id, %(user_id)s, e.event_type, coalesce(e.payload, '{{}}'::jsonb),
-           coalesce(e.occurred_at, now())
-      from judged j
-     cross join jsonb_to_recordset(j.events)
-           as e(event_type text, payload jsonb, occurred_at timestamptz)
-     where j.verdict = 'ok'
-    returning attempt_id, occurred_at
-),
-latest as (
-    select attempt_id, max(occurred_at) as occurred_at from inserted group by attempt_id
-),
-touched as (
-    update scenario_attempts a
-       set last_activity_at = greatest(a.last_activity_at, least(l.occurred_at, now()))
-      from latest l
-     where a.id = l.attempt_id
-    returning a.id
-)
-select j.ord, j.attempt_id as id, j.verdict, j.status, j.version,
-       (select count(*) from inserted n where n.attempt_id = j.attempt_id) as inserted
-  from judged j
- order by j.ord
-"""
-
-# Ends any number of in-progress attempts in one statement (one for the single
-# submit, up to the batch limit for batch_submit). The rows are locked in id
-# order, as the draft statements do, and judged on their latest committed
-# version: a submit that lost a race to another learns the stored result in
-# the same round trip. The completion trigger writes the fact row and moves the
-# engagement counters in this same transaction, once per row this statement
-# ends; `status = 'in_progress'` makes a repeated or concurrent submit change
-# nothing. Items that did not end now come back with the stored result and
-# what a repeat may carry (answers, transcript_text), to tell a replay from a
-# change (``rules.changes_after_end``).
-SUBMIT = f"""
-with item as (
-    select * from jsonb_to_recordset(%(items)s)
-        as i(ord int, attempt_id uuid, status attempt_status, answers jsonb,
-             transcript_text text, score numeric, score_breakdown jsonb, kpis jsonb,
-             feedback_text text, feedback_json jsonb, manager_comments text)
-),
-locked as (
-    select {RESULT_COLUMNS}, answers, transcript_text
-      from scenario_attempts a
-     where a.id in (select attempt_id from item) and a.{rules.IN_CALLERS_ORG}
-     order by a.id
-       for update
-),
-ended as (
-    update scenario_attempts a
-       set status = coalesce(i.status, 'completed'),
-           ended_at = coalesce(a.ended_at, now()),
-           submitted_at = now(),
-           duration_seconds = greatest(0, round(extract(epoch from now() - a.started_at)))::int,
-           answers = coalesce(i.answers, a.answers),
-           transcript_text = coalesce(i.transcript_text, a.transcript_text),
-           score = coalesce(i.score, a.score),
-           score_breakdown = coalesce(i.score_breakdown, a.score_breakdown),
-           kpis = coalesce(i.kpis, a.kpis),
-           feedback_text = coalesce(i.feedback_text, a.feedback_text),
-           feedback_json = coalesce(i.feedback_json, a.feedback_json),
-           manager_comments = coalesce(i.manager_comments, a.manager_comments),
-           scored_by = case when i.score is not null then %(user_id)s else a.scored_by end,
-           version = a.version + 1,
-           updated_at = now()
-      from item i join locked l on l.id = i.attempt_id
-     where a.id = i.attempt_id and a.{rules.IN_CALLERS_ORG} and l.status = 'in_progress'
-    returning {", ".join(f"a.{c.strip()}" for c in RESULT_COLUMNS.split(","))}
-)
-select i.ord, i.attempt_id, l.id is not null as found, e.id is not null as ended_now,
-       {
-    ", ".join(
-        f"case when e.id is not null then e.{c} else l.{c} end as {c}"
-        for c in (c.strip() for c in RESULT_COLUMNS.split(","))
-    )
-},
-       l.answers as stored_answers, l.transcript_text as stored_transcript_text
-  from item i
-  left join locked l on l.id = i.attempt_id
-  left join ended e on e.id = i.attempt_id
- order by i.ord
-"""
+# The writes of any number of attempts (one for the single endpoint, up to the
+# batch limit for the batch function), each one statement: SQL functions of
+# sql/migrations/0014, whose plans the server caches per connection (see there
+# for the write rule, the row locks and the replay of ended attempts).
+SAVE_DRAFTS = "select * from attempt_save_drafts(%(org_id)s, %(user_id)s, %(items)s)"
+LOG_ACTIVITY = "select * from attempt_log_activity(%(org_id)s, %(user_id)s, %(items)s)"
+SUBMIT = "select * from attempt_submit(%(org_id)s, %(user_id)s, %(items)s)"
 
 # A coach scores an attempt that has ended (the usual order: the call ends, then
 # a coach or the AI analysis scores it); re-scoring replaces what it sends. The
@@ -451,7 +315,7 @@ class AttemptService:
         conn: Connection | None = None,
     ) -> list[DraftVerdict]:
         """Autosave any number of attempts in one statement, each judged on its own
-        by ``rules.write_verdict``; verdicts in the order of ``drafts``."""
+        by ``attempt_write_verdict()``; verdicts in the order of ``drafts``."""
         items = [
             {"ord": ord_, "attempt_id": str(attempt_id), **draft.model_dump(exclude_none=True)}
             for ord_, (attempt_id, draft) in enumerate(drafts)
