@@ -104,6 +104,7 @@ class Database:
 
     def __init__(self, settings: Settings, conninfo: str | None = None) -> None:
         self.settings = settings
+        self._membership_changed: list[Callable[[Principal], None]] = []
         self.breaker = CircuitBreaker(
             settings.breaker_failure_threshold,
             settings.breaker_open_seconds,
@@ -137,6 +138,11 @@ class Database:
             name="practice",
         )
 
+    def on_membership_changed(self, forget: Callable[[Principal], None]) -> None:
+        """Call ``forget(principal)`` when a request finds the caller lost their
+        membership or role (whoever caches principals registers here)."""
+        self._membership_changed.append(forget)
+
     def open(self) -> None:
         """Start the pool without waiting, so a cold start never blocks on the database."""
         self.pool.open(wait=False)
@@ -165,10 +171,10 @@ class Database:
             raise Unavailable("no time was left to reach the database", retry_after=1)
         return min(self.settings.db_pool_timeout, left)
 
-    def _retrying(self, idempotent: bool) -> Retrying:
-        attempts = stop_after_attempt(self.settings.db_retry_attempts if idempotent else 1)
+    def _retrying(self) -> Retrying:
+        # The attempts after the first, for work that is safe to repeat.
         return Retrying(
-            stop=attempts | _out_of_budget,
+            stop=stop_after_attempt(self.settings.db_retry_attempts - 1) | _out_of_budget,
             wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
             retry=retry_if_exception(
                 lambda exc: is_transient(exc) and not isinstance(exc, CircuitOpen)
@@ -192,29 +198,39 @@ class Database:
         backoff and jitter only when the work is safe to repeat; an unreachable
         database becomes a 503.
         """
-        with self._guarded():
-            for attempt in self._retrying(idempotent):
-                with (
-                    attempt,
-                    self.pool.connection(timeout=self._pool_wait()) as conn,
-                    self._scoped(conn, principal),
-                ):
-                    result = work(conn)
-        return result
+        with self._guarded(principal):
+            try:
+                return self._once(principal, work)
+            except Exception as exc:
+                # The retry machinery is built only when it is needed: on the
+                # happy path it would cost every request more than the check.
+                if not (idempotent and is_transient(exc)) or self.settings.db_retry_attempts < 2:
+                    raise
+            for attempt in self._retrying():
+                with attempt:
+                    result = self._once(principal, work)
+            return result
+
+    def _once(self, principal: Principal | None, work: Callable[[psycopg.Connection], T]) -> T:
+        with (
+            self.pool.connection(timeout=self._pool_wait()) as conn,
+            self._scoped(conn, principal),
+        ):
+            return work(conn)
 
     @contextmanager
     def transaction(self, principal: Principal | None) -> Iterator[psycopg.Connection]:
         """The caller's transaction as a ``with`` block, for work that reads results
         between statements. Not retried (a block cannot be re-run): prefer ``run``."""
         with (
-            self._guarded(),
+            self._guarded(principal),
             self.pool.connection(timeout=self._pool_wait()) as conn,
             self._scoped(conn, principal),
         ):
             yield conn
 
     @contextmanager
-    def _guarded(self) -> Iterator[None]:
+    def _guarded(self, principal: Principal | None) -> Iterator[None]:
         # The breaker counts requests, not attempts: a request that could not
         # reach the database after its retries is one failure.
         self.breaker.before_call()
@@ -225,6 +241,8 @@ class Database:
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == _MEMBERSHIP_CHANGED:
                 self.breaker.record_success()
+                for forget in self._membership_changed:
+                    forget(principal)
                 detail = exc.diag.message_primary or "the caller's membership changed"
                 raise MembershipChanged(f"{detail}; retry the request") from exc
             if not is_unreachable(exc):

@@ -35,7 +35,7 @@ def resolve_principal(
     db: Database, cache: TenantCache, identity: Identity, ttl: float
 ) -> Principal:
     """The caller's principal: the Clerk org mapped to the internal org (cached)."""
-    key = _principal_key(identity)
+    key = _principal_key(identity.clerk_org_id, identity.user_id, identity.role)
     cached = cache.get(_DIRECTORY_ORG, key)
     if cached is not MISSING:
         return cached
@@ -52,13 +52,17 @@ def resolve_principal(
     return principal
 
 
-def _principal_key(identity: Identity) -> tuple:
-    return ("principal", identity.clerk_org_id, identity.user_id, identity.role.value)
+def _principal_key(clerk_org_id: str, user_id: str, token_role: Role) -> tuple:
+    return ("principal", clerk_org_id, user_id, token_role.value)
 
 
-def forget_principal(cache: TenantCache, identity: Identity) -> None:
-    """Drop one caller's cached principal (their membership changed)."""
-    cache.invalidate(_DIRECTORY_ORG, _principal_key(identity))
+def forget_principal(cache: TenantCache, principal: Principal) -> None:
+    """Drop a caller's cached principals, whatever role their token claimed (their
+    membership changed)."""
+    for role in (Role.ADMIN, Role.MANAGER, Role.TRAINEE):
+        cache.invalidate(
+            _DIRECTORY_ORG, _principal_key(principal.clerk_org_id, principal.user_id, role)
+        )
 
 
 def forget_principals(cache: TenantCache) -> int:

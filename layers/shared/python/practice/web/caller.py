@@ -3,7 +3,7 @@ authorizer's claims (never from the body or query)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -12,7 +12,6 @@ from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
 from practice.directory import forget_principal, resolve_principal
-from practice.errors import MembershipChanged
 from practice.identity import Principal, claims_from_event, identity_from_claims
 
 
@@ -23,17 +22,16 @@ def lambda_event(request: Request) -> dict[str, Any]:
 
 def principal_dependency(
     db: Database, cache: TenantCache, settings: Settings
-) -> Callable[[Request], AsyncIterator[Principal]]:
-    """A dependency that yields the caller's principal, and forgets it when the
-    database says the caller's membership changed during the request."""
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that returns the caller's principal. When the database finds
+    that a caller's membership changed, their cached principal is forgotten."""
+    # A hook on the database rather than a yield dependency around the route:
+    # FastAPI's exit stack for one costs every request about 0.05 ms.
+    db.on_membership_changed(lambda principal: forget_principal(cache, principal))
 
-    async def current_principal(request: Request) -> AsyncIterator[Principal]:
+    async def current_principal(request: Request) -> Principal:
         claims = claims_from_event(lambda_event(request))
         identity = identity_from_claims(claims, settings.authorized_parties)
-        try:
-            yield resolve_principal(db, cache, identity, settings.cache_ttl_org)
-        except MembershipChanged:
-            forget_principal(cache, identity)
-            raise
+        return resolve_principal(db, cache, identity, settings.cache_ttl_org)
 
     return current_principal
