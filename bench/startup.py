@@ -1,91 +1,92 @@
-"""Issue 2's figures: the attempts module's cold import time beside a bare
-FastAPI + Mangum + psycopg import, and `GET /health` p50 over 1,000 warm calls
-beside a raw `select 1` round trip."""
+"""Cold starts: each function's import beside a bare FastAPI + Mangum + psycopg +
+psycopg_pool import, and its first request right after the import (a fresh
+process each time, as a new Lambda container), tracing off as in a container
+without X-Ray.
+
+Run: `python -m bench startup`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
-
-from bench.common import (
-    bench_database,
-    p50_p99,
-    print_table,
-    timed,
-    use_function_environment,
-)
+from bench.common import bench_database, print_table, use_function_environment
 
 ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 RUNS = 7
 
+# In a fresh process: import the function, then time its first request (a
+# request that needs a pooled connection, as a container's first one does).
+_COLD = """
+import json, sys, time
+started = time.perf_counter()
+import importlib
+module = importlib.import_module(sys.argv[1])
+imported = time.perf_counter()
+from dev.invoke import LambdaContext
+from tests.support import http_event
+event, context = http_event("GET", sys.argv[2]), LambdaContext()
+asked = time.perf_counter()
+response = module.handler(event, context)
+answered = time.perf_counter()
+assert response["statusCode"] < 500, response
+print(json.dumps({"import_ms": (imported - started) * 1000,
+                  "first_ms": (answered - asked) * 1000}))
+"""
+_BARE = """
+import json, time
+started = time.perf_counter()
+import fastapi, mangum, psycopg, psycopg_pool
+print(json.dumps({"import_ms": (time.perf_counter() - started) * 1000}))
+"""
 
-def import_ms(statement: str, env: dict[str, str]) -> float:
-    """Cumulative ms of the top-level imports in ``statement``, per `-X importtime`."""
+# A route of each function that reaches the database without a caller.
+_PROBES = {"attempts": "/health", "batch": "/attempts/batch/openapi.json"}
+
+
+def _run(code: str, *args: str, env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", statement],
+        [sys.executable, "-c", code, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    total_us = 0
-    for line in done.stderr.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if len(parts) != 3 or not parts[1].strip().isdigit():
-            continue  # the header, or not an importtime line
-        # Top-level imports are indented by one space; nested ones by more.
-        if not parts[2].startswith("  "):
-            total_us += int(parts[1])
-    return total_us / 1000
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Measure and print issue 2's figures (no arguments)."""
+    """Measure and print the cold-start figures (no arguments)."""
     with bench_database() as db:
         use_function_environment(db.app_url)
         env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers/shared/python'}:{ROOT}"}
-        app = [import_ms("import functions.attempts.app", env) for _ in range(RUNS)]
-        bare = [
-            import_ms("import fastapi, mangum, psycopg, psycopg_pool", env) for _ in range(RUNS)
-        ]
-        app_ms, bare_ms = statistics.median(app), statistics.median(bare)
-        print_table(
-            f"cold import (python -X importtime, median of {RUNS} fresh interpreters)",
-            [
+        env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
+        bare = statistics.median(_run(_BARE, env=env)["import_ms"] for _ in range(RUNS))
+        rows = []
+        for function in FUNCTIONS:
+            probe = _PROBES.get(function, "/health")
+            runs = [_run(_COLD, f"functions.{function}.app", probe, env=env) for _ in range(RUNS)]
+            imported = statistics.median(r["import_ms"] for r in runs)
+            first = statistics.median(r["first_ms"] for r in runs)
+            rows.append(
                 (
-                    "functions.attempts.app",
-                    f"{app_ms:.1f} ms",
-                    f"{bare_ms:.1f} ms bare fastapi+mangum+psycopg+psycopg_pool",
-                    f"{app_ms / bare_ms:.2f}x",
+                    f"{function}: import",
+                    f"{imported:.1f} ms",
+                    f"{bare:.1f} ms bare",
+                    f"{imported / bare:.2f}x (target ≤1.3x)",
                 )
-            ],
-        )
-
-        from dev.invoke import LambdaContext
-        from functions.attempts import app as attempts
-        from tests.support import http_event
-
-        attempts.db.pool.wait(timeout=10)
-        event, context = http_event("GET", "/health"), LambdaContext()
-        for _ in range(100):
-            attempts.handler(event, context)
-        health = timed(1000, lambda _i: attempts.handler(event, context))
-        with psycopg.connect(db.app_url, autocommit=True) as conn:
-            raw = timed(1000, lambda _i: conn.execute("select 1").fetchone())
-        (h50, h99), (r50, r99) = p50_p99(health), p50_p99(raw)
-        print_table(
-            "GET /health through the handler, 1,000 warm calls",
-            [
-                ("p50", f"{h50:.3f} ms", f"{r50:.3f} ms raw select 1", f"{h50 / r50:.1f}x"),
-                ("p99", f"{h99:.3f} ms", f"{r99:.3f} ms raw select 1", f"{h99 / r99:.1f}x"),
-            ],
-        )
+            )
+            rows.append(
+                (f"{function}: first request ({probe})", f"{first:.1f} ms", "target ≤ 50 ms", "")
+            )
+    print_table(f"cold start, median of {RUNS} fresh processes", rows)
 
 
 if __name__ == "__main__":
