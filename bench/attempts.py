@@ -69,6 +69,11 @@ def _existing(admin_url: str, org_id: Any, count: int) -> list[uuid.UUID]:
     return [r[0] for r in rows]
 
 
+def _claims(people: dict[str, Any], user: str, role: str) -> dict[str, str]:
+    """The authorizer's claims (Clerk v2) of a member of the people's org."""
+    return {"sub": user, "v": "2", "o": json.dumps({"id": people["clerk_org_id"], "rol": role})}
+
+
 class Handler:
     """Events into the attempts function's handler; only the handler is timed."""
 
@@ -79,14 +84,7 @@ class Handler:
 
         self.app, self.http_event, self.context_type = app, http_event, LambdaContext
         app.db.pool.wait(timeout=10)
-        self.claims = {
-            role: {
-                "sub": people[role],
-                "v": "2",
-                "o": json.dumps({"id": people["clerk_org_id"], "rol": role}),
-            }
-            for role in ("admin", "trainee")
-        }
+        self.claims = {role: _claims(people, people[role], role) for role in ("admin", "trainee")}
 
     def event(self, method: str, attempt_id: Any, role: str, action: str, body: Any = None):
         """A payload-2.0 event on one attempt."""
