@@ -19,7 +19,7 @@ from bench.common import bench_database, print_table, use_function_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
-RUNS = 7
+RUNS = 11
 
 # In a fresh process: import the function, then time its first request (a
 # request that needs a pooled connection, as a container's first one does).

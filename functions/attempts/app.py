@@ -50,6 +50,7 @@ from practice.web import (
     etag,
     etag_matches,
     expected_version,
+    json_body,
     json_response,
     principal_dependency,
     problem_responses,
@@ -82,7 +83,10 @@ AttemptId = Annotated[UUID, Path(alias="attemptId")]
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-@app.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
+@app.get(
+    "/health",
+    responses={200: json_body(HealthReport), 503: json_body(HealthReport, description="down")},
+)
 async def get_health() -> Response:
     """Whether the function and its database serve (no authentication)."""
     report = health_report(db)
@@ -91,7 +95,7 @@ async def get_health() -> Response:
     return json_response(report, 503, {"Retry-After": str(db.breaker.retry_after())})
 
 
-@app.get("/me", response_model=Member, responses=problem_responses(401, 403, 404, 503))
+@app.get("/me", responses={200: json_body(Member)} | problem_responses(401, 403, 404, 503))
 async def get_me(principal: Caller) -> Response:
     """The caller's principal, org and role as the database knows them."""
     return json_response(describe_member(db, principal))
@@ -100,8 +104,7 @@ async def get_me(principal: Caller) -> Response:
 @app.post(
     "/attempts",
     status_code=201,
-    response_model=AttemptState,
-    responses={201: {"headers": REPLAY_HEADER}}
+    responses={201: json_body(AttemptState) | {"headers": REPLAY_HEADER}}
     | problem_responses(400, 401, 403, 413, 422, 503)
     | in_flight_responses(),
     openapi_extra=request_body(StartAttempt),
@@ -122,8 +125,10 @@ async def start_attempt(
 
 @app.get(
     "/attempts/{attemptId}",
-    response_model=AttemptState | AttemptInfo | ScenarioStatistics | ActiveAttempts | CacheReport,
-    responses={304: {"description": "If-None-Match names the current version"}}
+    responses={
+        200: json_body(AttemptState, AttemptInfo, ScenarioStatistics, ActiveAttempts, CacheReport),
+        304: {"description": "If-None-Match names the current version"},
+    }
     | problem_responses(401, 403, 404, 422, 503),
 )
 async def read_attempt(
@@ -152,10 +157,10 @@ async def read_attempt(
 
 @app.post(
     "/attempts/{attemptId}",
-    response_model=AttemptResult | RecordingConfirmed,
     responses={
-        200: {"headers": REPLAY_HEADER},
-        201: {"model": ActivityLogged | UploadTicket, "description": "activity logged, upload"},
+        200: json_body(AttemptResult, RecordingConfirmed) | {"headers": REPLAY_HEADER},
+        201: json_body(ActivityLogged, UploadTicket, description="activity logged, upload")
+        | {"headers": REPLAY_HEADER},
         308: {"description": "action=batch moved to POST /attempts/batch"},
     }
     | WRITE_ERRORS
@@ -196,8 +201,9 @@ async def act_on_attempt(
 
 @app.patch(
     "/attempts/{attemptId}",
-    response_model=SavedDraft | CacheCleared | CachePreloaded,
-    responses=WRITE_ERRORS | problem_responses(428),
+    responses={200: json_body(SavedDraft, CacheCleared, CachePreloaded)}
+    | WRITE_ERRORS
+    | problem_responses(428),
     openapi_extra=request_body(SaveAttempt, Optimize),
 )
 async def change_attempt(

@@ -22,6 +22,7 @@ from practice.identity import Principal
 from practice.web import (
     create_app,
     create_handler,
+    json_body,
     json_response,
     principal_dependency,
     problem_responses,
@@ -46,8 +47,7 @@ Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))
 
 @app.post(
     "/attempts/batch",
-    response_model=BatchResult,
-    responses={200: {"headers": REPLAY_HEADER}}
+    responses={200: json_body(BatchResult) | {"headers": REPLAY_HEADER}}
     | problem_responses(400, 401, 403, 413, 422, 503)
     | in_flight_responses(),
     openapi_extra=request_body(*REQUESTS.values()),

@@ -5,7 +5,7 @@ from practice.web.body import read_body
 from practice.web.caller import principal_dependency
 from practice.web.etags import etag, etag_matches, expected_version
 from practice.web.handler import create_handler, ensure_event_loop
-from practice.web.problems import PROBLEM_JSON, problem_responses, request_body
+from practice.web.problems import PROBLEM_JSON, json_body, problem_responses, request_body
 
 __all__ = [
     "PROBLEM_JSON",
@@ -15,6 +15,7 @@ __all__ = [
     "etag",
     "etag_matches",
     "expected_version",
+    "json_body",
     "json_response",
     "principal_dependency",
     "problem_responses",

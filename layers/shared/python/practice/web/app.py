@@ -22,10 +22,10 @@ from practice.errors import DomainError, TooLarge
 from practice.runtime import count_unhandled_error, logger
 from practice.web.body import invalid_from
 from practice.web.problems import (
-    BODY_SCHEMAS,
     Problem,
     domain_error_response,
     problem_response,
+    resolve_schemas,
 )
 
 BEARER = "clerkJwt"
@@ -108,7 +108,7 @@ def _contract(app: FastAPI, public_paths: frozenset[str]) -> dict[str, Any]:
         schemas = components.setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schemas["Problem"].pop("$defs", {}))
-        schemas.update(BODY_SCHEMAS)
+        document["paths"] = resolve_schemas(document.get("paths", {}), schemas)
         components["securitySchemes"] = {
             BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         }

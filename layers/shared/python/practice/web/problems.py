@@ -117,15 +117,46 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Schemas of request bodies that routes read themselves (``read_body``), for the
-# contract's components; filled as the routes are declared.
-BODY_SCHEMAS: dict[str, dict[str, Any]] = {}
+# Bodies the contract documents are named by a marker and turned into JSON schema
+# only when the contract is first asked for: a cold start should not build it.
+LAZY_SCHEMA = "x-practice-schema"
+_LAZY_MODELS: dict[str, tuple[type[BaseModel], ...]] = {}
+
+
+def schema_of(*models: type[BaseModel]) -> dict[str, str]:
+    """A placeholder for the JSON schema of a body that is one of ``models``."""
+    key = "|".join(f"{m.__module__}.{m.__qualname__}" for m in models)
+    _LAZY_MODELS[key] = models
+    return {LAZY_SCHEMA: key}
+
+
+def resolve_schemas(node: Any, components: dict[str, Any]) -> Any:
+    """``node`` with every placeholder replaced by its schema; the models it
+    refers to are added to ``components``."""
+    if isinstance(node, dict):
+        if LAZY_SCHEMA in node:
+            schema = TypeAdapter(reduce(operator.or_, _LAZY_MODELS[node[LAZY_SCHEMA]])).json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components.update(schema.pop("$defs", {}))
+            return schema
+        return {key: resolve_schemas(value, components) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve_schemas(item, components) for item in node]
+    return node
 
 
 def request_body(*models: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON body that is one of ``models``."""
-    schema = TypeAdapter(reduce(operator.or_, models)).json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    BODY_SCHEMAS.update(schema.pop("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    """``openapi_extra`` documenting a JSON body that is one of ``models`` (routes
+    read their bodies themselves, with ``read_body``)."""
+    content = {"application/json": {"schema": schema_of(*models)}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def json_body(*models: type[BaseModel], description: str = "OK") -> dict[str, Any]:
+    """A ``responses`` entry documenting a JSON answer that is one of ``models``
+    (routes return their own responses, so ``response_model`` would only document)."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema_of(*models)}},
+    }
