@@ -252,3 +252,17 @@ def test_a_transaction_block_reads_between_statements_under_one_context(
         user = conn.execute("select current_setting('app.user_id') as u").fetchone()["u"]
     assert (role, user) == ("manager", manager.user_id)
     assert db.query(None, "select current_setting('app.role', true) as r")[0]["r"] in ("", None)
+
+
+def test_under_snapstart_the_pool_opens_on_the_first_request(
+    database: MigratedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    restored = Database(Settings(database_url=database.app_url))
+    restored.open()
+    try:
+        assert restored.pool.closed  # nothing to snapshot
+        assert restored.query(None, "select 1 as one") == [{"one": 1}]
+        assert not restored.pool.closed
+    finally:
+        restored.close()

@@ -49,3 +49,35 @@ def test_a_function_without_tracing_does_not_import_the_xray_sdk(function: str) 
 
 def test_the_functions_are_found() -> None:
     assert "attempts" in FUNCTIONS
+
+
+_POOL_PROBE = """
+import importlib, json, sys
+module = importlib.import_module(sys.argv[1])
+print(json.dumps({"closed": module.db.pool.closed}))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_under_snapstart_init_opens_no_connection(function: str) -> None:
+    """A socket opened during a snapshotted init would be restored dead: under
+    SnapStart the pool opens on the first request instead."""
+    environment = os.environ | {
+        "PYTHONPATH": f"{ROOT / 'layers/shared/python'}{os.pathsep}{ROOT}",
+        "PRACTICE_DATABASE_URL": "host=/nonexistent/socket dbname=none",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    def pool_closed(**env: str) -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", _POOL_PROBE, f"functions.{function}.app"],
+            env=environment | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(done.stdout.splitlines()[-1])["closed"]
+
+    assert pool_closed(AWS_LAMBDA_INITIALIZATION_TYPE="snap-start")
+    assert not pool_closed(AWS_LAMBDA_INITIALIZATION_TYPE="on-demand")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import select
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -144,8 +145,20 @@ class Database:
         self._membership_changed.append(forget)
 
     def open(self) -> None:
-        """Start the pool without waiting, so a cold start never blocks on the database."""
+        """Start the pool without waiting, so a cold start never blocks on the database.
+
+        Under SnapStart the init phase is snapshotted, and a socket opened there
+        would be restored dead in every copy: the pool then opens on the first
+        request after the restore instead (its connections are made there).
+        """
+        if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+            return
         self.pool.open(wait=False)
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection]:
+        if self.pool.closed:  # not opened at init (SnapStart): open it now
+            self.pool.open(wait=False)
+        return self.pool.connection(timeout=self._pool_wait())
 
     def close(self) -> None:
         """Close every connection (tests, local stack shutdown)."""
@@ -213,7 +226,7 @@ class Database:
 
     def _once(self, principal: Principal | None, work: Callable[[psycopg.Connection], T]) -> T:
         with (
-            self.pool.connection(timeout=self._pool_wait()) as conn,
+            self._connection() as conn,
             self._scoped(conn, principal),
         ):
             return work(conn)
@@ -224,7 +237,7 @@ class Database:
         between statements. Not retried (a block cannot be re-run): prefer ``run``."""
         with (
             self._guarded(principal),
-            self.pool.connection(timeout=self._pool_wait()) as conn,
+            self._connection() as conn,
             self._scoped(conn, principal),
         ):
             yield conn
@@ -259,7 +272,7 @@ class Database:
         breaker what was found: a health check closes it as soon as the database
         answers again."""
         try:
-            with self.pool.connection(timeout=self._pool_wait()) as conn:
+            with self._connection() as conn:
                 conn.execute("select 1")
         except Exception as exc:
             if not is_unreachable(exc):
