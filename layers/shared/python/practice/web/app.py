@@ -166,12 +166,15 @@ def create_app(
     ``docs_prefix`` puts ``/openapi.json`` and ``/docs`` under a path of the
     function's own, for a function that shares the API with another one.
     """
+    # Tracing and metrics are Powertools' (X-Ray, CloudWatch EMF): FastAPI's own
+    # OpenTelemetry stays off rather than looking for providers on every request.
     app = FastAPI(
         title=title,
         version="1.0.0",
         docs_url=None,
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json",
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
