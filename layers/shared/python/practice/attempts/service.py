@@ -1,7 +1,8 @@
 """The attempt lifecycle: start, state, info, autosave, activity, submit and
 statistics (seed 004's consolidated endpoint).
 
-Every statement is scoped twice: by the caller's org here (``rules.IN_CALLERS_ORG``)
+Every statement is scoped twice: by the caller's org in the statement itself
+(``rules.IN_CALLERS_ORG`` here, ``p_org_id`` in the functions of migration 0014)
 and by row-level security in the database. Success paths are one statement, so
 one network round trip with the RLS context (see ``Database.run``).
 """
