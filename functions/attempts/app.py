@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from psycopg import Connection
 
@@ -43,8 +43,10 @@ from practice.db import Database
 from practice.directory import Member, describe_member
 from practice.health import HealthReport, health_report
 from practice.idempotency import Idempotency
-from practice.identity import Principal
 from practice.web import (
+    Callers,
+    In,
+    RouteParams,
     create_app,
     create_handler,
     etag,
@@ -52,9 +54,10 @@ from practice.web import (
     expected_version,
     json_body,
     json_response,
-    principal_dependency,
+    parameters,
     problem_responses,
     read_body,
+    read_params,
     request_body,
 )
 from practice.web.idempotency import (
@@ -78,8 +81,7 @@ app = create_app(
     max_body_bytes=settings.max_body_bytes,
     public_paths=frozenset({"/health"}),
 )
-Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))]
-AttemptId = Annotated[UUID, Path(alias="attemptId")]
+callers = Callers(db, cache, settings)
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
@@ -96,9 +98,33 @@ async def get_health() -> Response:
 
 
 @app.get("/me", responses={200: json_body(Member)} | problem_responses(401, 403, 404, 503))
-async def get_me(principal: Caller) -> Response:
+async def get_me(request: Request) -> Response:
     """The caller's principal, org and role as the database knows them."""
-    return json_response(describe_member(db, principal))
+    return json_response(describe_member(db, callers(request)))
+
+
+# Routes take the Request and read their parameters in one step (practice.web.params).
+class StartParams(RouteParams):
+    idempotency_key: KeyHeader = None
+
+
+class ReadParams(RouteParams):
+    attempt_id: Annotated[UUID, In("path", "attemptId")]
+    action: Annotated[Literal["state", "info", "stats"], In("query", "action")] = "state"
+    stats_type: Annotated[Literal["stats", "active", "optimization"], In("query", "type")] = "stats"
+    if_none_match: Annotated[str | None, In("header", "If-None-Match")] = None
+
+
+class ActParams(RouteParams):
+    attempt_id: Annotated[UUID, In("path", "attemptId")]
+    action: Annotated[Literal["activity", "submit", "upload", "batch"], In("query", "action")]
+    idempotency_key: KeyHeader = None
+
+
+class ChangeParams(RouteParams):
+    attempt_id: Annotated[UUID, In("path", "attemptId")]
+    action: Annotated[Literal["save", "optimize"], In("query", "action")]
+    if_match: Annotated[str | None, In("header", "If-Match")] = None
 
 
 @app.post(
@@ -107,12 +133,12 @@ async def get_me(principal: Caller) -> Response:
     responses={201: json_body(AttemptState) | {"headers": REPLAY_HEADER}}
     | problem_responses(400, 401, 403, 413, 422, 503)
     | in_flight_responses(),
-    openapi_extra=request_body(StartAttempt),
+    openapi_extra=request_body(StartAttempt) | parameters(StartParams),
 )
-async def start_attempt(
-    request: Request, principal: Caller, idempotency_key: KeyHeader = None
-) -> Response:
+async def start_attempt(request: Request) -> Response:
     """Start an attempt on a scenario of the caller's org."""
+    principal = callers(request)
+    key = read_params(request, StartParams).idempotency_key
     body = await read_body(request, StartAttempt)
 
     def respond(conn: Connection | None) -> Response:
@@ -120,7 +146,7 @@ async def start_attempt(
         headers = {"Location": f"/attempts/{state.id}", "ETag": etag(state.version)}
         return json_response(state, 201, headers)
 
-    return await respond_once(idempotency, request, principal, idempotency_key, respond)
+    return await respond_once(idempotency, request, principal, key, respond)
 
 
 @app.get(
@@ -130,17 +156,13 @@ async def start_attempt(
         304: {"description": "If-None-Match names the current version"},
     }
     | problem_responses(401, 403, 404, 422, 503),
+    openapi_extra=parameters(ReadParams),
 )
-async def read_attempt(
-    attempt_id: AttemptId,
-    principal: Caller,
-    action: Literal["state", "info", "stats"] = "state",
-    stats_type: Annotated[
-        Literal["stats", "active", "optimization"], Query(alias="type")
-    ] = "stats",
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def read_attempt(request: Request) -> Response:
     """`?action=state|info|stats[&type=stats|active|optimization]`."""
+    principal = callers(request)
+    asked = read_params(request, ReadParams)
+    attempt_id, action, stats_type = asked.attempt_id, asked.action, asked.stats_type
     if action == "info":
         return json_response(attempts.info(principal, attempt_id))
     if action == "stats" and stats_type == "active":
@@ -150,7 +172,7 @@ async def read_attempt(
     if action == "stats":
         return json_response(attempts.statistics(principal, attempt_id))
     state = attempts.state(principal, attempt_id)
-    if etag_matches(if_none_match, state.version):
+    if etag_matches(asked.if_none_match, state.version):
         return Response(status_code=304, headers={"ETag": etag(state.version)})
     return json_response(state, headers={"ETag": etag(state.version)})
 
@@ -165,16 +187,14 @@ async def read_attempt(
     }
     | WRITE_ERRORS
     | in_flight_responses(),
-    openapi_extra=request_body(ActivityBatch, SubmitAttempt, RequestUpload, ConfirmUpload),
+    openapi_extra=request_body(ActivityBatch, SubmitAttempt, RequestUpload, ConfirmUpload)
+    | parameters(ActParams),
 )
-async def act_on_attempt(
-    request: Request,
-    attempt_id: AttemptId,
-    principal: Caller,
-    action: Literal["activity", "submit", "upload", "batch"],
-    idempotency_key: KeyHeader = None,
-) -> Response:
+async def act_on_attempt(request: Request) -> Response:
     """`?action=activity|submit|upload` (`batch` moved to `/attempts/batch`)."""
+    principal = callers(request)
+    asked = read_params(request, ActParams)
+    attempt_id, action, key = asked.attempt_id, asked.action, asked.idempotency_key
     if action == "batch":
         return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
     if action == "activity":
@@ -183,7 +203,7 @@ async def act_on_attempt(
         def log(conn: Connection | None) -> Response:
             return json_response(attempts.log_activity(principal, attempt_id, events, conn), 201)
 
-        return await respond_once(idempotency, request, principal, idempotency_key, log)
+        return await respond_once(idempotency, request, principal, key, log)
     if action == "submit":
         body = await read_body(request, SubmitAttempt)
 
@@ -191,8 +211,8 @@ async def act_on_attempt(
             result = attempts.submit(principal, attempt_id, body, conn).result
             return json_response(result, headers={"ETag": etag(result.version)})
 
-        return await respond_once(idempotency, request, principal, idempotency_key, respond)
-    refuse_key(idempotency_key, "an upload is safe to repeat without one")
+        return await respond_once(idempotency, request, principal, key, respond)
+    refuse_key(key, "an upload is safe to repeat without one")
     upload = await read_body(request, RequestUpload | ConfirmUpload)
     if isinstance(upload, ConfirmUpload):
         return json_response(recordings.confirm_upload(principal, attempt_id, upload))
@@ -204,25 +224,21 @@ async def act_on_attempt(
     responses={200: json_body(SavedDraft, CacheCleared, CachePreloaded)}
     | WRITE_ERRORS
     | problem_responses(428),
-    openapi_extra=request_body(SaveAttempt, Optimize),
+    openapi_extra=request_body(SaveAttempt, Optimize) | parameters(ChangeParams),
 )
-async def change_attempt(
-    request: Request,
-    attempt_id: AttemptId,
-    principal: Caller,
-    action: Literal["save", "optimize"],
-    if_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def change_attempt(request: Request) -> Response:
     """`?action=save|optimize`."""
-    if action == "optimize":
+    principal = callers(request)
+    asked = read_params(request, ChangeParams)
+    if asked.action == "optimize":
         return json_response(cache_admin.optimize(principal, await read_body(request, Optimize)))
     body = await read_body(request, SaveAttempt)
     draft = Draft(
         answers=body.answers,
         auto_save_data=body.auto_save_data,
-        expected_version=expected_version(body.expected_version, if_match),
+        expected_version=expected_version(body.expected_version, asked.if_match),
     )
-    saved = attempts.save(principal, attempt_id, draft)
+    saved = attempts.save(principal, asked.attempt_id, draft)
     return json_response(saved, headers={"ETag": etag(saved.version)})
 
 

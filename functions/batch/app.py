@@ -7,9 +7,7 @@ API's ``/openapi.json`` belongs to the attempts function.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 
 from practice.attempts.service import AttemptService
 from practice.batch.models import REQUESTS, BatchEnvelope, BatchResult
@@ -18,15 +16,17 @@ from practice.cache import TenantCache
 from practice.config import get_settings
 from practice.db import Database
 from practice.idempotency import Idempotency
-from practice.identity import Principal
 from practice.web import (
+    Callers,
+    RouteParams,
     create_app,
     create_handler,
     json_body,
     json_response,
-    principal_dependency,
+    parameters,
     problem_responses,
     read_body,
+    read_params,
     request_body,
 )
 from practice.web.idempotency import REPLAY_HEADER, KeyHeader, in_flight_responses, respond_once
@@ -42,7 +42,11 @@ app = create_app(
     max_body_bytes=settings.max_body_bytes,
     docs_prefix="/attempts/batch",
 )
-Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))]
+callers = Callers(db, cache, settings)
+
+
+class BatchParams(RouteParams):
+    idempotency_key: KeyHeader = None
 
 
 @app.post(
@@ -50,20 +54,20 @@ Caller = Annotated[Principal, Depends(principal_dependency(db, cache, settings))
     responses={200: json_body(BatchResult) | {"headers": REPLAY_HEADER}}
     | problem_responses(400, 401, 403, 413, 422, 503)
     | in_flight_responses(),
-    openapi_extra=request_body(*REQUESTS.values()),
+    openapi_extra=request_body(*REQUESTS.values()) | parameters(BatchParams),
 )
-async def run_batch(
-    request: Request, principal: Caller, idempotency_key: KeyHeader = None
-) -> Response:
+async def run_batch(request: Request) -> Response:
     """`batch_save`, `multiple_states`, `batch_activity`, `validate`, `batch_submit`:
     one outcome per item in request order, and a summary."""
+    principal = callers(request)
+    key = read_params(request, BatchParams).idempotency_key
     operation = (await read_body(request, BatchEnvelope)).operation
     body = await read_body(request, REQUESTS[operation])
     return await respond_once(
         idempotency,
         request,
         principal,
-        idempotency_key,
+        key,
         lambda conn: json_response(batch.run(principal, body, conn)),
     )
 

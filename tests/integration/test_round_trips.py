@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -37,11 +38,15 @@ def function(database: MigratedDatabase) -> Iterator[ModuleType]:
             "attempts_app_round_trips", ROOT / "functions" / "attempts" / "app.py"
         )
         module = importlib.util.module_from_spec(spec)
+        # Registered as an import would: pydantic resolves the route parameter
+        # models' annotations through sys.modules.
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
     get_settings.cache_clear()  # the next importer reads the environment afresh
     module.db.pool.wait(timeout=10)
     yield module
     module.db.close()
+    del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,17 @@
 
 from practice.web.app import create_app, json_response
 from practice.web.body import read_body
-from practice.web.caller import principal_dependency
+from practice.web.caller import Callers
 from practice.web.etags import etag, etag_matches, expected_version
 from practice.web.handler import create_handler, ensure_event_loop
+from practice.web.params import In, RouteParams, parameters, read_params
 from practice.web.problems import PROBLEM_JSON, json_body, problem_responses, request_body
 
 __all__ = [
     "PROBLEM_JSON",
+    "Callers",
+    "In",
+    "RouteParams",
     "create_app",
     "create_handler",
     "ensure_event_loop",
@@ -17,8 +21,9 @@ __all__ = [
     "expected_version",
     "json_body",
     "json_response",
-    "principal_dependency",
+    "parameters",
     "problem_responses",
     "read_body",
+    "read_params",
     "request_body",
 ]

@@ -1,9 +1,8 @@
-"""The caller's principal as a FastAPI dependency, read only from the JWT
-authorizer's claims (never from the body or query)."""
+"""The caller's principal, read only from the JWT authorizer's claims (never from
+the body or query)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -20,18 +19,21 @@ def lambda_event(request: Request) -> dict[str, Any]:
     return request.scope.get("aws.event") or {}
 
 
-def principal_dependency(
-    db: Database, cache: TenantCache, settings: Settings
-) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that returns the caller's principal. When the database finds
-    that a caller's membership changed, their cached principal is forgotten."""
-    # A hook on the database rather than a yield dependency around the route:
-    # FastAPI's exit stack for one costs every request about 0.05 ms.
-    db.on_membership_changed(lambda principal: forget_principal(cache, principal))
+class Callers:
+    """Who calls: a route asks ``callers(request)`` first thing, once per request.
 
-    async def current_principal(request: Request) -> Principal:
+    A plain call rather than a FastAPI dependency: the dependency tree solves
+    and validates on every request (about 0.03 ms), for a value that needs none
+    of it. When the database finds that a caller's membership changed, their
+    cached principal is forgotten.
+    """
+
+    def __init__(self, db: Database, cache: TenantCache, settings: Settings) -> None:
+        self.db, self.cache, self.settings = db, cache, settings
+        db.on_membership_changed(lambda principal: forget_principal(cache, principal))
+
+    def __call__(self, request: Request) -> Principal:
+        """The principal of the request's verified claims (401/403 when there is none)."""
         claims = claims_from_event(lambda_event(request))
-        identity = identity_from_claims(claims, settings.authorized_parties)
-        return resolve_principal(db, cache, identity, settings.cache_ttl_org)
-
-    return current_principal
+        identity = identity_from_claims(claims, self.settings.authorized_parties)
+        return resolve_principal(self.db, self.cache, identity, self.settings.cache_ttl_org)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Header, Request, Response
+from fastapi import Request, Response
 from psycopg import Connection
+from pydantic import Field
 
 from practice.errors import Invalid
 from practice.idempotency import (
@@ -23,17 +24,19 @@ from practice.idempotency import (
     request_hash,
 )
 from practice.identity import Principal
+from practice.web.params import In
 from practice.web.problems import problem_response, problem_responses
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 
-# A route parameter: documents the header in the contract and bounds it
-# (visible ASCII and spaces, as a header value and a text column both accept).
+# A field of a route's parameters (``RouteParams``): documents the header in the
+# contract and bounds it (visible ASCII and spaces, as a header value and a text
+# column both accept).
 KeyHeader = Annotated[
     str | None,
-    Header(
-        alias=HEADER,
+    In("header", HEADER),
+    Field(
         min_length=1,
         max_length=MAX_KEY_LENGTH,
         pattern=r"^[ -~]+$",

@@ -4,6 +4,7 @@ how the OpenAPI contract describes them."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from functools import reduce
 from http import HTTPStatus
 from typing import Any
@@ -117,29 +118,39 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Bodies the contract documents are named by a marker and turned into JSON schema
+# What the contract documents (bodies, parameters) is named by a marker and built
 # only when the contract is first asked for: a cold start should not build it.
 LAZY_SCHEMA = "x-practice-schema"
-_LAZY_MODELS: dict[str, tuple[type[BaseModel], ...]] = {}
+_LAZY: dict[str, Callable[[], tuple[Any, dict[str, Any]]]] = {}
+
+
+def lazy_contract(key: str, build: Callable[[], tuple[Any, dict[str, Any]]]) -> dict[str, str]:
+    """A placeholder for what ``build()`` returns: the document's part and the
+    component schemas it refers to."""
+    _LAZY[key] = build
+    return {LAZY_SCHEMA: key}
 
 
 def schema_of(*models: type[BaseModel]) -> dict[str, str]:
     """A placeholder for the JSON schema of a body that is one of ``models``."""
-    key = "|".join(f"{m.__module__}.{m.__qualname__}" for m in models)
-    _LAZY_MODELS[key] = models
-    return {LAZY_SCHEMA: key}
+
+    def build() -> tuple[dict[str, Any], dict[str, Any]]:
+        schema = TypeAdapter(reduce(operator.or_, models)).json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        return schema, schema.pop("$defs", {})
+
+    return lazy_contract("|".join(f"{m.__module__}.{m.__qualname__}" for m in models), build)
 
 
 def resolve_schemas(node: Any, components: dict[str, Any]) -> Any:
-    """``node`` with every placeholder replaced by its schema; the models it
-    refers to are added to ``components``."""
+    """``node`` with every placeholder replaced by what it stands for; the models
+    it refers to are added to ``components``."""
     if isinstance(node, dict):
         if LAZY_SCHEMA in node:
-            schema = TypeAdapter(reduce(operator.or_, _LAZY_MODELS[node[LAZY_SCHEMA]])).json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            components.update(schema.pop("$defs", {}))
-            return schema
+            part, refers_to = _LAZY[node[LAZY_SCHEMA]]()
+            components.update(refers_to)
+            return part
         return {key: resolve_schemas(value, components) for key, value in node.items()}
     if isinstance(node, list):
         return [resolve_schemas(item, components) for item in node]
