@@ -4,6 +4,7 @@ the JWT bearer scheme, Swagger UI served from the layer) that works offline."""
 
 from __future__ import annotations
 
+import inspect
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from practice.errors import DomainError, TooLarge
@@ -98,6 +101,42 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
+class RequestRoute(APIRoute):
+    """An operation FastAPI declares and documents, served as a plain Starlette
+    endpoint when it takes nothing but the ``Request``.
+
+    Such a route reads its own parameters and body (``read_params``,
+    ``read_body``), so FastAPI's per-request machinery (dependency solving, exit
+    stacks, endpoint introspection) would run for nothing: about 0.03 ms of every
+    request. Any other route is served as FastAPI serves it.
+    """
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        wants = self.dependant
+        takes_at_most_request = not (
+            wants.path_params
+            or wants.query_params
+            or wants.header_params
+            or wants.cookie_params
+            or wants.body_params
+            or wants.dependencies
+        )
+        if not takes_at_most_request or self.response_model is not None:
+            return
+        if wants.request_param_name is not None:
+            self.app = request_response(endpoint)
+        elif inspect.iscoroutinefunction(endpoint):
+            self.app = request_response(_ignoring_request(endpoint))
+
+
+def _ignoring_request(endpoint: Any) -> Any:
+    async def call(_request: Request) -> Response:
+        return await endpoint()
+
+    return call
+
+
 def _contract(app: FastAPI, public_paths: frozenset[str]) -> dict[str, Any]:
     # The published contract: FastAPI's schema, plus the Problem schema every
     # error response refers to and the bearer scheme of the JWT authorizer on
@@ -176,6 +215,7 @@ def create_app(
         openapi_url=f"{docs_prefix}/openapi.json",
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.router.route_class = RequestRoute
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
