@@ -4,7 +4,10 @@ with its RLS context on a raw connection in one pipeline; `GET /health` beside a
 raw `select 1`; and the framework's own share (the handler with the database
 call stubbed) beside a bare Starlette + Mangum route.
 
-Run: `python -m bench attempts [--attempts N] [--calls N]`.
+Each measure alternates between its baseline and the handler in blocks over the
+same indices, so a drift of the host during the run lands on both.
+
+Run: `python -m bench attempts [--attempts N] [--calls N] [--blocks N]`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -20,6 +25,8 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from bench.common import bench_database, p50_p99, print_table, timed, use_function_environment
+
+type Calls = dict[str, Callable[[int], object]]
 
 BODY = {"answers": {"q1": "yes"}, "auto_save_data": {"progress": 40}, "expected_version": 1}
 
@@ -98,8 +105,8 @@ class Handler:
             path_parameters={"attemptId": str(attempt_id)},
         )
 
-    def time(self, events: list[dict]) -> list[float]:
-        """Milliseconds of each event through the handler (each must answer 200)."""
+    def caller(self, events: list[dict]) -> Callable[[int], None]:
+        """A call of the handler with ``events[i]`` (each must answer 200)."""
         # A context per invocation, as Lambda gives: its remaining time is the budget.
         contexts = [self.context_type() for _ in events]
 
@@ -107,20 +114,24 @@ class Handler:
             response = self.app.handler(events[i], contexts[i])
             assert response["statusCode"] == 200, response
 
-        return timed(len(events), one)
+        return one
+
+    def time(self, events: list[dict]) -> list[float]:
+        """Milliseconds of each event through the handler."""
+        return timed(len(events), self.caller(events))
 
 
-def _measure_handler(handler: Handler, ids: list, fresh: list, calls: int) -> dict:
-    health = handler.http_event("GET", "/health")
+def _handler_calls(handler: Handler, ids: list, fresh: list, calls: int) -> Calls:
+    event, health = handler.event, handler.http_event("GET", "/health")
     return {
-        "state": handler.time([handler.event("GET", i, "admin", "state") for i in ids]),
-        "save": handler.time([handler.event("PATCH", i, "trainee", "save", BODY) for i in fresh]),
-        "submit": handler.time([handler.event("POST", i, "trainee", "submit", {}) for i in fresh]),
-        "health": handler.time([health] * calls),
+        "state": handler.caller([event("GET", i, "admin", "state") for i in ids]),
+        "save": handler.caller([event("PATCH", i, "trainee", "save", BODY) for i in fresh]),
+        "submit": handler.caller([event("POST", i, "trainee", "submit", {}) for i in fresh]),
+        "health": handler.caller([health] * calls),
     }
 
 
-def _measure_framework(handler: Handler, ids: list, admin_url: str) -> dict:
+def _measure_framework(handler: Handler, ids: list, admin_url: str, blocks: int) -> dict:
     """`state` through the handler with its database call answered from memory,
     beside a bare Starlette route behind Mangum returning a body of that size."""
     from mangum import Mangum
@@ -142,11 +153,6 @@ def _measure_framework(handler: Handler, ids: list, admin_url: str) -> dict:
     def from_memory(_principal: Any, _sql: str, params: Any = None, **_options: Any) -> list:
         return stored[params["ids"][0]]
 
-    real, db.query = db.query, from_memory
-    try:
-        ours = handler.time(events)
-    finally:
-        db.query = real
     body = json.dumps({"id": str(ids[0]), "status": "in_progress"} | BODY).encode() * 4
 
     async def state(_request: Any) -> Response:
@@ -154,10 +160,21 @@ def _measure_framework(handler: Handler, ids: list, admin_url: str) -> dict:
 
     floor = Mangum(Starlette(routes=[Route("/attempts/{attemptId}", state)]), lifespan="off")
     context = handler.context_type()
-    return {"ours": ours, "floor": timed(len(events), lambda i: floor(events[i], context))}
+    real, db.query = db.query, from_memory
+    try:
+        bare, ours = _interleaved(
+            {"state": lambda i: floor(events[i], context)},
+            {"state": handler.caller(events)},
+            len(events),
+            blocks,
+        )
+    finally:
+        db.query = real
+    return {"ours": ours["state"], "floor": bare["state"]}
 
 
-def _measure_raw(app_url: str, people: dict, ids: list, fresh: list, calls: int) -> dict:
+@contextmanager
+def _raw_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator[Calls]:
     """The same statements as the app role, with their context (practice_enter),
     pipelined into one round trip: what the handler sends, without the handler."""
     from practice.attempts.service import SAVE_DRAFTS, STATES, SUBMIT
@@ -185,30 +202,40 @@ def _measure_raw(app_url: str, people: dict, ids: list, fresh: list, calls: int)
                 cursor = conn.execute(sql, params)
             cursor.fetchall()
 
-        return {
-            "state": timed(
-                calls, lambda i: piped("admin", STATES, {"org_id": org, "ids": [ids[i]]})
-            ),
-            "save": timed(calls, lambda i: piped("trainee", SAVE_DRAFTS, draft(i))),
-            "submit": timed(calls, lambda i: piped("trainee", SUBMIT, submit(i))),
-            "health": timed(calls, lambda _i: conn.execute("select 1").fetchone()),
+        yield {
+            "state": lambda i: piped("admin", STATES, {"org_id": org, "ids": [ids[i]]}),
+            "save": lambda i: piped("trainee", SAVE_DRAFTS, draft(i)),
+            "submit": lambda i: piped("trainee", SUBMIT, submit(i)),
+            "health": lambda _i: conn.execute("select 1").fetchone(),
         }
+
+
+def _interleaved(raw: Calls, ours: Calls, calls: int, blocks: int) -> tuple[dict, dict]:
+    """Each measure's calls in ``blocks`` alternating runs of the baseline and the
+    handler over the same indices, so both see the same machine (a drift of the
+    server or the host over the run lands on both sides, not on one)."""
+    raw_samples: dict[str, list[float]] = {name: [] for name in raw}
+    our_samples: dict[str, list[float]] = {name: [] for name in raw}
+    size = -(-calls // blocks)
+    for name in raw:
+        for first in range(0, calls, size):
+            count = min(size, calls - first)
+            raw_samples[name] += timed(count, lambda j, f=raw[name], o=first: f(o + j))
+            our_samples[name] += timed(count, lambda j, f=ours[name], o=first: f(o + j))
+    return raw_samples, our_samples
 
 
 def _report(ours: dict, raw: dict, framework: dict, title: str) -> None:
     rows = []
     targets = {"state": 2.0, "save": 2.0, "submit": 2.0, "health": 3.0}
     for name in ("state", "save", "submit", "health"):
-        for label, index, target in (("p50", 0, targets[name]), ("p99", 1, 3.0)):
+        # The issue sets p50 targets for all four and p99 targets for the statements.
+        p99_target = None if name == "health" else 3.0
+        for label, index, target in (("p50", 0, targets[name]), ("p99", 1, p99_target)):
             figure, base = p50_p99(ours[name])[index], p50_p99(raw[name])[index]
-            rows.append(
-                (
-                    f"{name} {label}",
-                    f"{figure:.3f} ms",
-                    f"{base:.3f} ms",
-                    f"{figure / base:.2f}x (target ≤{target:.0f}x)",
-                )
-            )
+            goal = f" (target ≤{target:.0f}x)" if target else ""
+            ratio = f"{figure / base:.2f}x{goal}"
+            rows.append((f"{name} {label}", f"{figure:.3f} ms", f"{base:.3f} ms", ratio))
     for label, index in (("p50", 0), ("p99", 1)):
         figure, base = p50_p99(framework["ours"])[index], p50_p99(framework["floor"])[index]
         rows.append(
@@ -227,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench attempts")
     parser.add_argument("--attempts", type=int, default=20_000)
     parser.add_argument("--calls", type=int, default=1_000)
+    parser.add_argument("--blocks", type=int, default=10, help="alternating runs per measure")
     args = parser.parse_args(argv if argv is not None else [])
     calls = args.calls
     with bench_database() as db:
@@ -240,11 +268,12 @@ def main(argv: list[str] | None = None) -> None:
         ids, warm = existing[:calls], existing[calls:]
         handler = Handler(people)
         handler.time([handler.event("GET", i, "admin", "state") for i in warm])  # warm up
-        raw = _measure_raw(
-            db.app_url, people, ids, _fresh_attempts(db.admin_url, people, calls), calls
-        )
-        ours = _measure_handler(handler, ids, _fresh_attempts(db.admin_url, people, calls), calls)
-        framework = _measure_framework(handler, ids, db.admin_url)
+        ours_fresh = _fresh_attempts(db.admin_url, people, calls)
+        our_calls = _handler_calls(handler, ids, ours_fresh, calls)
+        raw_fresh = _fresh_attempts(db.admin_url, people, calls)
+        with _raw_calls(db.app_url, people, ids, raw_fresh) as raw_calls:
+            raw, ours = _interleaved(raw_calls, our_calls, calls, args.blocks)
+        framework = _measure_framework(handler, ids, db.admin_url, args.blocks)
     _report(
         ours,
         raw,
