@@ -55,18 +55,22 @@ def count_unhandled_error() -> None:
 
 
 def entry_point(
-    *, budget_seconds: float, correlation_id_path: str | None = None
+    *, budget_seconds: float, correlation_id: Callable[[Any], str | None] | None = None
 ) -> Callable[[Handler], Handler]:
     """Wrap a Lambda handler with the shared logging, tracing, metrics and the
     request's time budget (``budget_seconds``, less when the invocation has less).
 
-    ``correlation_id_path`` is a JMESPath into the event (Powertools'
-    ``correlation_paths``) whose value tags every log line of the invocation.
+    ``correlation_id(event)`` finds the id that tags every log line of the
+    invocation. A plain function rather than Powertools' JMESPath
+    ``correlation_id_path``: evaluating the expression cost every request more
+    than the lookup it stands for.
     """
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def logged(event: Any, context: Any) -> Any:
+            if correlation_id is not None:
+                logger.set_correlation_id(correlation_id(event))
             try:
                 with request_budget(context, budget_seconds):
                     return handler(event, context)
@@ -78,8 +82,6 @@ def entry_point(
         measured = metrics.log_metrics(capture_cold_start_metric=_metrics_enabled())(
             _traced(logged)
         )
-        return logger.inject_lambda_context(
-            correlation_id_path=correlation_id_path, clear_state=True
-        )(measured)
+        return logger.inject_lambda_context(clear_state=True)(measured)
 
     return wrap
