@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from tenacity import (
@@ -331,7 +331,10 @@ class Database:
             # In the pipeline the description arrives with the rows: fetch first.
             return conn.execute(sql, params).fetchall()
         cur = self.run(principal, lambda c: c.execute(sql, params), idempotent=idempotent)
-        return cur.fetchall() if cur.description is not None else []
+        # Whether rows came back, asked of the result itself: ``description``
+        # would build a Column object per column on every call.
+        returned_rows = cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
+        return cur.fetchall() if returned_rows else []
 
     def stats(self) -> dict[str, Any]:
         """Pool size and breaker state, for the operators' report. No traffic
