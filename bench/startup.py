@@ -68,13 +68,21 @@ def main(argv: list[str] | None = None) -> None:
         use_function_environment(db.app_url)
         env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers/shared/python'}:{ROOT}"}
         env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
-        bare = statistics.median(_run(_BARE, env=env)["import_ms"] for _ in range(RUNS))
+        # Round-robin: each round imports the bare stack and every function once,
+        # so a drift of the host lands on all of them alike.
+        bare_runs: list[dict[str, float]] = []
+        runs: dict[str, list[dict[str, float]]] = {function: [] for function in FUNCTIONS}
+        for _ in range(RUNS):
+            bare_runs.append(_run(_BARE, env=env))
+            for function in FUNCTIONS:
+                probe = _PROBES.get(function, "/health")
+                runs[function].append(_run(_COLD, f"functions.{function}.app", probe, env=env))
+        bare = statistics.median(r["import_ms"] for r in bare_runs)
         rows = []
         for function in FUNCTIONS:
             probe = _PROBES.get(function, "/health")
-            runs = [_run(_COLD, f"functions.{function}.app", probe, env=env) for _ in range(RUNS)]
-            imported = statistics.median(r["import_ms"] for r in runs)
-            first = statistics.median(r["first_ms"] for r in runs)
+            imported = statistics.median(r["import_ms"] for r in runs[function])
+            first = statistics.median(r["first_ms"] for r in runs[function])
             rows.append(
                 (
                     f"{function}: import",

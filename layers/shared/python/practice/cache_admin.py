@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from practice.attempts.service import AttemptService
 from practice.db import Database
 from practice.errors import Invalid
 from practice.identity import Principal, Role
+from practice.model import Model
 
 
-class Optimize(BaseModel):
+class Optimize(Model):
     """`PATCH /attempts/{id}?action=optimize` (admins): clear the org's cache, or
     preload the info of attempts (states are never cached: they carry versions)."""
 
@@ -25,7 +26,7 @@ class Optimize(BaseModel):
     attempt_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
-class CacheStats(BaseModel):
+class CacheStats(Model):
     """The org's share of this container's cache."""
 
     size: int
@@ -35,7 +36,7 @@ class CacheStats(BaseModel):
     hit_rate: float
 
 
-class CacheReport(BaseModel):
+class CacheReport(Model):
     """``stats&type=optimization``: this container's cache, pool and breaker."""
 
     cache: CacheStats
@@ -43,14 +44,14 @@ class CacheReport(BaseModel):
     breaker: dict[str, Any]
 
 
-class CacheCleared(BaseModel):
+class CacheCleared(Model):
     """How many of the org's entries were dropped."""
 
     operation: Literal["clear_cache"] = "clear_cache"
     cleared: int
 
 
-class CachePreloaded(BaseModel):
+class CachePreloaded(Model):
     """How many states were loaded, and which ids were not found."""
 
     operation: Literal["preload"] = "preload"

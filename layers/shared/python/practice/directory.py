@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from practice.cache import MISSING, TenantCache
 from practice.db import Database
 from practice.errors import Forbidden, NotFound
 from practice.identity import Identity, Principal, Role, lesser_role
+from practice.model import Model
 
 # The one narrow lookup that runs before any tenant context exists: the
 # SECURITY DEFINER function maps the Clerk org to ours and provisions the
@@ -71,7 +70,7 @@ def forget_principals(cache: TenantCache) -> int:
     return cache.clear_org(_DIRECTORY_ORG)
 
 
-class OrgRef(BaseModel):
+class OrgRef(Model):
     """An organization as its members see it."""
 
     id: UUID
@@ -79,7 +78,7 @@ class OrgRef(BaseModel):
     name: str
 
 
-class Membership(BaseModel):
+class Membership(Model):
     """The caller's membership row."""
 
     role: str
@@ -88,7 +87,7 @@ class Membership(BaseModel):
     manager_user_id: str | None
 
 
-class Member(BaseModel):
+class Member(Model):
     """``GET /me``: the caller's principal beside their org and membership."""
 
     user_id: str

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from practice.db import Database
+from practice.model import Model
 
 
-class HealthReport(BaseModel):
+class HealthReport(Model):
     """Whether the function can serve. Nothing about its internals: it needs no token."""
 
     status: Literal["ok", "unavailable"]

@@ -11,7 +11,6 @@ from uuid import UUID
 from pydantic import (
     AliasChoices,
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
     field_validator,
@@ -25,12 +24,13 @@ from practice.attempts.rules import (
     ActivityType,
     Verdict,
 )
+from practice.model import Model
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
 Document = dict[str, Any]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -55,7 +55,7 @@ class SaveAttempt(_Strict):
     expected_version: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
-class Draft(BaseModel):
+class Draft(Model):
     """One autosave as the domain takes it: the drafts and the version they build on."""
 
     answers: Document | None = None
@@ -140,7 +140,7 @@ class ConfirmUpload(_Strict):
 # -- results ------------------------------------------------------------------
 
 
-class AttemptState(BaseModel):
+class AttemptState(Model):
     """The attempt's working state: what a client resumes from."""
 
     id: UUID
@@ -162,7 +162,7 @@ class AttemptState(BaseModel):
     updated_at: datetime
 
 
-class SavedDraft(BaseModel):
+class SavedDraft(Model):
     """An autosave that was written."""
 
     id: UUID
@@ -170,14 +170,14 @@ class SavedDraft(BaseModel):
     updated_at: datetime
 
 
-class ActivityLogged(BaseModel):
+class ActivityLogged(Model):
     """How many events were appended to the attempt's log."""
 
     attempt_id: UUID
     inserted: int
 
 
-class AttemptResult(BaseModel):
+class AttemptResult(Model):
     """An ended attempt with its score and feedback."""
 
     id: UUID
@@ -200,14 +200,14 @@ class AttemptResult(BaseModel):
     updated_at: datetime
 
 
-class Submission(BaseModel):
+class Submission(Model):
     """A submit's outcome: the result, and whether this call ended the attempt."""
 
     result: AttemptResult
     ended_now: bool
 
 
-class DraftVerdict(BaseModel):
+class DraftVerdict(Model):
     """One attempt's outcome in a save over many: ``ok`` with its new version,
     else why not and where the attempt stands (version, status)."""
 
@@ -218,7 +218,7 @@ class DraftVerdict(BaseModel):
     updated_at: datetime | None = None
 
 
-class ActivityVerdict(BaseModel):
+class ActivityVerdict(Model):
     """One attempt's outcome in an activity log over many."""
 
     attempt_id: UUID = Field(validation_alias=AliasChoices("attempt_id", "id"))
@@ -228,7 +228,7 @@ class ActivityVerdict(BaseModel):
     inserted: int
 
 
-class SubmitVerdict(BaseModel):
+class SubmitVerdict(Model):
     """One attempt's outcome in a submit over many: ``ended`` by this call,
     ``ended_before`` (a replay: the stored result), ``changed`` (it had ended and
     the fields named in ``changed`` can no longer change), or ``not_found``."""
@@ -239,14 +239,14 @@ class SubmitVerdict(BaseModel):
     changed: list[str] = Field(default_factory=list)
 
 
-class Trainee(BaseModel):
+class Trainee(Model):
     """Who practised."""
 
     user_id: str
     display_name: str | None
 
 
-class ScenarioSummary(BaseModel):
+class ScenarioSummary(Model):
     """The scenario an attempt practises."""
 
     id: UUID | None
@@ -255,7 +255,7 @@ class ScenarioSummary(BaseModel):
     category: str | None
 
 
-class AssignmentSummary(BaseModel):
+class AssignmentSummary(Model):
     """The assignment an attempt fulfils."""
 
     id: UUID
@@ -263,7 +263,7 @@ class AssignmentSummary(BaseModel):
     required: bool | None
 
 
-class AttemptInfo(BaseModel):
+class AttemptInfo(Model):
     """The attempt with its scenario, assignment and trainee."""
 
     id: UUID
@@ -280,7 +280,7 @@ class AttemptInfo(BaseModel):
     updated_at: datetime
 
 
-class ScenarioStatistics(BaseModel):
+class ScenarioStatistics(Model):
     """Seed 004's statistics of a scenario, over the attempts the caller sees."""
 
     scenario_id: UUID
@@ -295,7 +295,7 @@ class ScenarioStatistics(BaseModel):
     completion_rate: float | None = None
 
 
-class ActiveAttempt(BaseModel):
+class ActiveAttempt(Model):
     """An in-progress attempt and how long it has been idle."""
 
     attempt_id: UUID
@@ -308,14 +308,14 @@ class ActiveAttempt(BaseModel):
     idle_minutes: int
 
 
-class ActiveAttempts(BaseModel):
+class ActiveAttempts(Model):
     """The in-progress attempts on a scenario, most idle first."""
 
     scenario_id: UUID
     attempts: list[ActiveAttempt]
 
 
-class UploadTicket(BaseModel):
+class UploadTicket(Model):
     """A presigned S3 POST for the recording."""
 
     url: str
@@ -325,7 +325,7 @@ class UploadTicket(BaseModel):
     expires_at: datetime
 
 
-class RecordingConfirmed(BaseModel):
+class RecordingConfirmed(Model):
     """A recording checked and recorded on the attempt."""
 
     id: UUID

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from practice.attempts.models import (
     ActivityEvent,
@@ -17,12 +17,13 @@ from practice.attempts.models import (
     Document,
 )
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS
+from practice.model import Model
 
 Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -107,7 +108,7 @@ REQUESTS: dict[str, type[BatchRequest]] = {
 # -- outcomes -----------------------------------------------------------------
 
 
-class SaveOutcome(BaseModel):
+class SaveOutcome(Model):
     """`saved` with the new ``version``; `conflict` or `not_in_progress` with
     ``current_version``; `not_found` (unknown or not visible); `forbidden`
     (visible, not the caller's to write)."""
@@ -119,7 +120,7 @@ class SaveOutcome(BaseModel):
     updated_at: datetime | None = None
 
 
-class StateOutcome(BaseModel):
+class StateOutcome(Model):
     """`found` with the attempt's working ``state``, or `not_found`."""
 
     attempt_id: UUID
@@ -127,7 +128,7 @@ class StateOutcome(BaseModel):
     state: AttemptState | None = None
 
 
-class ActivityOutcome(BaseModel):
+class ActivityOutcome(Model):
     """`logged` with the ``inserted`` count, or why not (as for a save)."""
 
     attempt_id: UUID
@@ -139,7 +140,7 @@ class ActivityOutcome(BaseModel):
 Problem = Literal["not_in_progress", "no_answers", "recording_in_progress", "recording_unconfirmed"]
 
 
-class ValidationOutcome(BaseModel):
+class ValidationOutcome(Model):
     """`valid` (it can be submitted), `invalid` with the ``problems`` found, or `not_found`."""
 
     attempt_id: UUID
@@ -150,7 +151,7 @@ class ValidationOutcome(BaseModel):
     version: int | None = None
 
 
-class SubmitOutcome(BaseModel):
+class SubmitOutcome(Model):
     """`submitted` (ended by this request), `already_ended` (the stored result, as
     a repeated single submit answers), `conflict` (it had ended otherwise:
     ``changed`` names what can no longer change) or `not_found`."""
@@ -162,7 +163,7 @@ class SubmitOutcome(BaseModel):
     current_version: int | None = None
 
 
-class BatchSummary(BaseModel):
+class BatchSummary(Model):
     """How many items succeeded and failed."""
 
     succeeded: int
@@ -172,7 +173,7 @@ class BatchSummary(BaseModel):
 Outcome = SaveOutcome | StateOutcome | ActivityOutcome | ValidationOutcome | SubmitOutcome
 
 
-class BatchResult(BaseModel):
+class BatchResult(Model):
     """One outcome per item, in request order."""
 
     operation: Operation

@@ -184,8 +184,11 @@ def _add_docs(app: FastAPI, prefix: str = "") -> None:
             swagger_ui_parameters={"persistAuthorization": True},
         )
 
+    # The asset is read from the path by hand: a declared parameter would have
+    # FastAPI import pydantic.v1 (to rule out v1 models), 20 ms of every cold start.
     @app.get(f"{prefix}/docs/{{asset}}", include_in_schema=False)
-    async def docs_asset(asset: str) -> Response:
+    async def docs_asset(request: Request) -> Response:
+        asset = request.path_params["asset"]
         if asset not in _SWAGGER_ASSETS:
             return problem_response(404, f"no documentation asset {asset}")
         return FileResponse(_swagger_dir() / asset, headers={"Cache-Control": "max-age=86400"})

@@ -16,8 +16,9 @@ from functools import cache
 from typing import Any, Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
+from practice.model import Model
 from practice.web.body import invalid_from
 from practice.web.problems import lazy_contract
 
@@ -31,7 +32,7 @@ class In:
     name: str
 
 
-class RouteParams(BaseModel):
+class RouteParams(Model):
     """The parameters of one route; every field carries an ``In``."""
 
     model_config = ConfigDict(frozen=True)

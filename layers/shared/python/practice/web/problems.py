@@ -24,6 +24,7 @@ from practice.errors import (
     Unavailable,
     VersionRequired,
 )
+from practice.model import Model
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -49,14 +50,14 @@ def status_of(error: DomainError) -> int:
     return 500
 
 
-class FieldError(BaseModel):
+class FieldError(Model):
     """One invalid part of the request."""
 
     field: str = Field(description="where: body.<path>, query.<name>, path.<name>, or a header")
     message: str
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """An RFC 9457 problem document. Some carry more members, such as
     ``current_version`` on a version conflict."""
 
