@@ -1,5 +1,6 @@
-"""What a cold start does: the X-Ray SDK only where tracing is on, and no socket
-in an init that SnapStart snapshots."""
+"""What a cold start does: the X-Ray SDK only where tracing is on, nothing that
+only a failure or a retired API needs, and no socket in an init that SnapStart
+snapshots."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import importlib, json, sys
 module = importlib.import_module(sys.argv[1])
 print(json.dumps({
     "modules": sorted({name.split(".")[0] for name in sys.modules}),
+    "submodules": sorted(sys.modules),
     "pool_closed": module.db.pool.closed,
 }))
 """
@@ -51,6 +53,16 @@ def test_a_function_without_tracing_does_not_import_the_xray_sdk(function: str) 
     disabled = _imported(function, POWERTOOLS_TRACE_DISABLED="true")
     assert "aws_xray_sdk" not in disabled["modules"]
     assert "aws_xray_sdk" not in _imported(function)["modules"]  # no daemon: not in Lambda
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_init_leaves_out_the_retry_machinery_and_pydantic_v1(function: str) -> None:
+    """tenacity is needed on a database failure only; pydantic.v1 is what FastAPI
+    imports to rule out v1 models once any route declares a parameter (routes
+    read theirs with practice.web.params)."""
+    loaded = _imported(function, POWERTOOLS_TRACE_DISABLED="true")["submodules"]
+    assert "tenacity" not in loaded
+    assert "pydantic.v1" not in loaded
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
