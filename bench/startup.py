@@ -1,7 +1,8 @@
 """Cold starts: each function's import beside a bare FastAPI + Mangum + psycopg +
 psycopg_pool import, and its first request right after the import (a fresh
 process each time, as a new Lambda container), tracing off as in a container
-without X-Ray.
+without X-Ray. The practice package is imported as the layer's build ships it,
+compiled (layers/shared/Makefile), as the dependencies are.
 
 Run: `python -m bench startup`.
 """
@@ -13,6 +14,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.common import bench_database, print_table, use_function_environment
@@ -62,27 +66,51 @@ def _run(code: str, *args: str, env: dict[str, str]) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def _layer_as_built() -> Iterator[Path]:
+    """The practice package as the layer's build ships it (its own make target:
+    bytecode included), in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="practice-layer-") as out:
+        build = ["make", "-s", "-C", str(ROOT / "layers/shared"), "practice"]
+        subprocess.run([*build, f"ARTIFACTS_DIR={out}", f"PYTHON={sys.executable}"], check=True)
+        yield Path(out) / "python"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure and print the cold-start figures (no arguments)."""
-    with bench_database() as db:
+    with ExitStack() as stack:
+        db = stack.enter_context(bench_database())
         use_function_environment(db.app_url)
-        env = os.environ | {"PYTHONPATH": f"{ROOT / 'layers/shared/python'}:{ROOT}"}
+        layer = stack.enter_context(_layer_as_built())
+        # Nothing compiled on the way is kept, as in Lambda (read-only /var/task).
+        env = os.environ | {"PYTHONPATH": f"{layer}:{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
+        # What SAM's python builder shipped: no bytecode Lambda could use, so every
+        # module compiled at each cold start (an empty cache prefix hides all .pyc).
+        uncompiled = env | {
+            "PYTHONPYCACHEPREFIX": stack.enter_context(tempfile.TemporaryDirectory())
+        }
         # Round-robin: each round imports the bare stack and every function once,
         # so a drift of the host lands on all of them alike.
-        bare_runs: list[dict[str, float]] = []
-        runs: dict[str, list[dict[str, float]]] = {function: [] for function in FUNCTIONS}
+        runs: dict[str, list[dict[str, float]]] = {"bare": []} | {
+            f"{function}{kind}": [] for function in FUNCTIONS for kind in ("", " uncompiled")
+        }
         for _ in range(RUNS):
-            bare_runs.append(_run(_BARE, env=env))
+            runs["bare"].append(_run(_BARE, env=env))
             for function in FUNCTIONS:
                 probe = _PROBES.get(function, "/health")
-                runs[function].append(_run(_COLD, f"functions.{function}.app", probe, env=env))
-        bare = statistics.median(r["import_ms"] for r in bare_runs)
+                module = f"functions.{function}.app"
+                runs[function].append(_run(_COLD, module, probe, env=env))
+                runs[f"{function} uncompiled"].append(_run(_COLD, module, probe, env=uncompiled))
+        figures = {
+            name: {key: statistics.median(r[key] for r in found) for key in found[0]}
+            for name, found in runs.items()
+        }
+        bare = figures["bare"]["import_ms"]
         rows = []
         for function in FUNCTIONS:
             probe = _PROBES.get(function, "/health")
-            imported = statistics.median(r["import_ms"] for r in runs[function])
-            first = statistics.median(r["first_ms"] for r in runs[function])
+            imported, first = figures[function]["import_ms"], figures[function]["first_ms"]
             rows.append(
                 (
                     f"{function}: import",
@@ -93,6 +121,15 @@ def main(argv: list[str] | None = None) -> None:
             )
             rows.append(
                 (f"{function}: first request ({probe})", f"{first:.1f} ms", "target ≤ 50 ms", "")
+            )
+            without = figures[f"{function} uncompiled"]["import_ms"]
+            rows.append(
+                (
+                    f"{function}: import with no usable bytecode (SAM's python builder)",
+                    f"{without:.1f} ms",
+                    f"{imported:.1f} ms as built",
+                    f"{without / imported:.2f}x",
+                )
             )
     print_table(f"cold start, median of {RUNS} fresh processes", rows)
 

@@ -274,28 +274,20 @@ def test_layer_builds_for_python313_arm64(template: dict[str, Any]) -> None:
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
 
 
-def test_layer_content_has_sam_python_layout(template: dict[str, Any]) -> None:
-    """SAM copies ContentUri into the layer's python/ and installs ContentUri/requirements.txt.
-
-    So ContentUri must be the folder that holds the `practice` package (or Lambda
-    finds it at /opt/python/python/practice), and a requirements.txt must sit there
-    (or the layer ships without its dependencies, silently).
-    """
+def test_layer_content_holds_its_build_and_the_pins_dev_installs(
+    template: dict[str, Any],
+) -> None:
+    """A makefile build runs ``build-<LogicalId>`` of the Makefile in ContentUri; it
+    installs the requirements.txt beside it, the file the dev install reads too."""
     content = ROOT / template["Resources"]["SharedLayer"]["Properties"]["ContentUri"]
-    assert (content / "practice" / "__init__.py").is_file()
-    requirements = content / "requirements.txt"
-    assert requirements.is_file(), (
-        f"{requirements.relative_to(ROOT)} is missing: sam build would ship the layer without "
-        "its dependencies. Fix: ln -s ../requirements.txt layers/shared/python/requirements.txt"
-    )
-    # One list of pins: the file the dev install reads (-r layers/shared/requirements.txt)
-    # is the one the layer ships, by a link or by being this very file.
-    dev_pins = ROOT / "layers/shared/requirements.txt"
-    if dev_pins.exists():
-        assert requirements.read_bytes() == dev_pins.read_bytes()
+    makefile = (content / "Makefile").read_text()
+    assert re.search(r"^build-SharedLayer:", makefile, re.MULTILINE)
+    assert (content / "python" / "practice" / "__init__.py").is_file()
+    assert "-r layers/shared/requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert content / "requirements.txt" == ROOT / "layers/shared/requirements.txt"
 
 
 def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> None:
