@@ -10,7 +10,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ["startup", "attempts", "batch", "gateway_overhead", "seed_bench"]
+BENCHMARKS = ["startup", "attempts", "plans", "batch", "gateway_overhead", "seed_bench"]
 
 
 def main(argv: list[str]) -> int:
