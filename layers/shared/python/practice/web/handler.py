@@ -40,6 +40,8 @@ class HttpApiEvent(HTTPGateway):
     @classmethod
     def infer(cls, event: Any, _context: Any, _config: Any) -> bool:
         """Payload 2.0 only; anything else goes to Mangum's own handlers."""
+        if not isinstance(event, dict):
+            return False
         return event.get("version") == "2.0" and "requestContext" in event
 
     @functools.cached_property

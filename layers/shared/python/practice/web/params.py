@@ -2,11 +2,12 @@
 route, read with one validation per request and documented in the contract.
 
 FastAPI solves each declared parameter with its own validator and per-request
-introspection: about 0.07 ms of a 0.27 ms request on the hot routes (measured in
-``bench attempts``). A route instead takes only the ``Request`` and calls
-``read_params``; its model documents the same parameters through
-``openapi_extra`` and a refusal names the same fields (``query.action``,
-``path.attemptId``, ``header.If-Match``), so the contract does not change.
+introspection: with the principal's dependency, about 0.08 ms of a 0.27 ms
+request on the hot routes (measured in ``bench attempts``). A route instead takes
+only the ``Request`` and calls ``read_params``; its model documents the same
+parameters through ``openapi_extra`` and a refusal names the field as FastAPI did
+(``query.action``, ``path.attemptId``; a header by its canonical name,
+``header.If-Match``).
 """
 
 from __future__ import annotations
