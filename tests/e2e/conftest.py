@@ -35,20 +35,26 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def attempts_app(database: MigratedDatabase, moto_url: str) -> ModuleType:
+def attempts_app(database: MigratedDatabase, moto_url: str) -> Iterator[ModuleType]:
     """`functions.attempts.app`, imported as Lambda would, against the test stack."""
     os.environ["PRACTICE_S3_ENDPOINT_URL"] = moto_url
     os.environ["PRACTICE_UPLOADS_BUCKET"] = UPLOADS_BUCKET
     from practice.config import get_settings
 
     get_settings.cache_clear()
-    return importlib.import_module("functions.attempts.app")
+    module = importlib.import_module("functions.attempts.app")
+    yield module
+    # Closed here, not left to the interpreter's exit: an open pool's threads
+    # then each wait 5 s to be stopped.
+    module.db.close()
 
 
 @pytest.fixture(scope="session")
-def batch_app(attempts_app: ModuleType) -> ModuleType:
+def batch_app(attempts_app: ModuleType) -> Iterator[ModuleType]:
     """`functions.batch.app`, imported as Lambda would, against the test stack."""
-    return importlib.import_module("functions.batch.app")
+    module = importlib.import_module("functions.batch.app")
+    yield module
+    module.db.close()
 
 
 @dataclass
