@@ -24,7 +24,14 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
-from bench.common import bench_database, p50_p99, print_table, timed, use_function_environment
+from bench.common import (
+    alternating,
+    bench_database,
+    p50_p99,
+    print_table,
+    timed,
+    use_function_environment,
+)
 
 type Calls = dict[str, Callable[[int], object]]
 
@@ -165,15 +172,13 @@ def _measure_framework(handler: Handler, ids: list, admin_url: str, blocks: int)
     context = handler.context_type()
     real, db.query = db.query, from_memory
     try:
-        bare, ours = _interleaved(
-            {"state": lambda i: floor(events[i], context)},
-            {"state": handler.caller(events)},
+        return alternating(
+            {"floor": lambda i: floor(events[i], context), "ours": handler.caller(events)},
             len(events),
             blocks,
         )
     finally:
         db.query = real
-    return {"ours": ours["state"], "floor": bare["state"]}
 
 
 @contextmanager
@@ -214,18 +219,11 @@ def _raw_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator[C
 
 
 def _interleaved(raw: Calls, ours: Calls, calls: int, blocks: int) -> tuple[dict, dict]:
-    """Each measure's calls in ``blocks`` alternating runs of the baseline and the
-    handler over the same indices, so both see the same machine (a drift of the
-    server or the host over the run lands on both sides, not on one)."""
-    raw_samples: dict[str, list[float]] = {name: [] for name in raw}
-    our_samples: dict[str, list[float]] = {name: [] for name in raw}
-    size = -(-calls // blocks)
-    for name in raw:
-        for first in range(0, calls, size):
-            count = min(size, calls - first)
-            raw_samples[name] += timed(count, lambda j, f=raw[name], o=first: f(o + j))
-            our_samples[name] += timed(count, lambda j, f=ours[name], o=first: f(o + j))
-    return raw_samples, our_samples
+    """Each measure's baseline and handler, alternating over the same indices."""
+    both = {
+        name: alternating({"raw": raw[name], "ours": ours[name]}, calls, blocks) for name in raw
+    }
+    return {n: b["raw"] for n, b in both.items()}, {n: b["ours"] for n, b in both.items()}
 
 
 def _report(ours: dict, raw: dict, framework: dict, title: str) -> None:

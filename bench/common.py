@@ -48,6 +48,21 @@ def timed(calls: int, fn: Callable[[int], object]) -> list[float]:
     return samples
 
 
+def alternating(
+    ways: dict[str, Callable[[int], object]], calls: int, blocks: int
+) -> dict[str, list[float]]:
+    """Milliseconds of ``calls`` calls of each way, in ``blocks`` alternating runs
+    over the same indices, so a drift of the server or the host during the run
+    lands on every way alike, not on the one measured last."""
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    size = -(-calls // blocks)
+    for first in range(0, calls, size):
+        count = min(size, calls - first)
+        for name, way in ways.items():
+            samples[name] += timed(count, lambda j, w=way, o=first: w(o + j))
+    return samples
+
+
 def p50_p99(samples: list[float]) -> tuple[float, float]:
     """The median and the 99th percentile."""
     ordered = sorted(samples)

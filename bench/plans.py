@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from bench.attempts import _existing, _pick_people
-from bench.common import bench_database, p50_p99, print_table, timed
+from bench.common import alternating, bench_database, p50_p99, print_table, timed
 
 # The body of attempt_states() (0014) as a text statement.
 TEXT_STATE = """
@@ -82,12 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         ways = _ways(db.app_url, people, ids)
         for call in ways.values():
             timed(50, call)  # a plan, a prepared statement, a warm backend
-        samples: dict[str, list[float]] = {name: [] for name in ways}
-        size = -(-len(ids) // args.blocks)
-        for first in range(0, len(ids), size):
-            count = min(size, len(ids) - first)
-            for name, call in ways.items():
-                samples[name] += timed(count, lambda j, c=call, o=first: c(o + j))
+        samples = alternating(ways, len(ids), args.blocks)
     floor = p50_p99(samples["PL/pgSQL function, unprepared (default)"])[0]
     rows = []
     for name, found in samples.items():
