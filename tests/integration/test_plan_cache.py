@@ -1,8 +1,10 @@
 """The hot statements are planned once per server connection, not per request,
 without protocol-level prepared statements (which RDS Proxy and PgBouncer in
 transaction mode cannot keep): PL/pgSQL caches their plans in the backend, 0015
-makes it use them, and 0016 keeps an update that completes nothing from running
-(and, before PostgreSQL 18, planning) the warehouse's completion pipeline.
+makes it use them, 0016 keeps an update that completes nothing from running the
+warehouse's completion pipeline, and 0017 makes that pipeline PL/pgSQL, so a
+submit that completes an attempt plans nothing more (servers before 18 planned
+a SQL-language function on every call).
 
 The evidence is the server's own count: with ``log_planner_stats`` on, every
 planning sends a ``PLANNER STATISTICS`` message to a client that asks for log
@@ -117,14 +119,6 @@ def test_each_hot_statement_is_planned_once_per_connection(
         }
 
     expected = dict.fromkeys(("state", "save", "activity", "submit"), TOP_LEVEL)
-    with planner.db.pool.connection() as conn:
-        if conn.info.server_version < 180000:
-            # A submit that completes an attempt runs the warehouse's completion
-            # pipeline (0005), a SQL-language function: servers before 18 plan
-            # such a function on every call. Saves and activity no longer call it
-            # (0016), so they must not plan it either.
-            del expected["submit"]
-
     for _ in range(WARM_UP):
         one_attempt()
     for _ in range(REQUESTS):
