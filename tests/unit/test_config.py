@@ -24,8 +24,9 @@ def test_seed_004_numbers_are_the_defaults_where_we_keep_them(monkeypatch) -> No
         monkeypatch.delenv(f"PRACTICE_{name}", raising=False)
     settings = Settings()
     assert (settings.cache_ttl_info, settings.cache_ttl_stats) == (300, 120)
-    assert settings.cache_ttl_batch == 60
-    assert not hasattr(settings, "cache_ttl_state")  # states carry versions: never cached
+    # States carry versions, and a batch returns states and write verdicts: never cached.
+    assert not hasattr(settings, "cache_ttl_state")
+    assert not hasattr(settings, "cache_ttl_batch")
     assert settings.breaker_failure_threshold == 5
     # Seed 004's 60 s window outlasts the database's return; ours grows to 4 s.
     assert (settings.breaker_first_open_seconds, settings.breaker_open_seconds) == (1, 4)

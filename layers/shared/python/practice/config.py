@@ -55,11 +55,11 @@ class Settings(BaseSettings):
     request_budget_seconds: float = 6.0
 
     # Per-container cache, TTLs in seconds (seed 004's numbers). Attempt state is
-    # never cached: it carries the version a client saves against.
+    # never cached: it carries the version a client saves against. Nor is what a
+    # batch returns (seed 004's BATCH_OPERATIONS TTL): states and write verdicts.
     cache_max_entries: int = 10_000
     cache_ttl_info: float = 300.0
     cache_ttl_stats: float = 120.0
-    cache_ttl_batch: float = 60.0
     # Principals (Clerk org → our org, stored role): short, so a removed member
     # or a demotion reaches every warm container within a minute.
     cache_ttl_org: float = 60.0
