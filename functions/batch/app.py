@@ -25,9 +25,10 @@ from practice.web import (
     json_response,
     parameters,
     problem_responses,
-    read_body,
+    read_json,
     read_params,
     request_body,
+    validate_body,
 )
 from practice.web.idempotency import REPLAY_HEADER, KeyHeader, in_flight_responses, respond_once
 
@@ -61,8 +62,10 @@ async def run_batch(request: Request) -> Response:
     one outcome per item in request order, and a summary."""
     principal = callers(request)
     key = read_params(request, BatchParams).idempotency_key
-    operation = (await read_body(request, BatchEnvelope)).operation
-    body = await read_body(request, REQUESTS[operation])
+    # Parsed once, validated twice: the operation names the shape of the items.
+    document = await read_json(request)
+    operation = validate_body(document, BatchEnvelope).operation
+    body = validate_body(document, REQUESTS[operation])
     return await respond_once(
         idempotency,
         request,

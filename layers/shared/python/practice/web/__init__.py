@@ -1,7 +1,7 @@
 """HTTP plumbing of the functions behind API Gateway: the only package that knows HTTP."""
 
 from practice.web.app import create_app, json_response
-from practice.web.body import read_body
+from practice.web.body import read_body, read_json, validate_body
 from practice.web.caller import Callers
 from practice.web.etags import etag, etag_matches, expected_version
 from practice.web.handler import create_handler, ensure_event_loop
@@ -24,6 +24,8 @@ __all__ = [
     "parameters",
     "problem_responses",
     "read_body",
+    "read_json",
     "read_params",
     "request_body",
+    "validate_body",
 ]

@@ -105,10 +105,21 @@ def invalid_from(errors: list[dict[str, Any]], prefix: tuple[str, ...] = ()) -> 
 adapter_for = lru_cache(maxsize=64)(TypeAdapter)
 
 
-async def read_body[M](request: Request, model: type[M] | Any) -> M:
-    """The JSON body validated against ``model`` (a class or a union of classes)."""
-    document = parse_json(await request.body())
+def validate_body[M](document: Any, model: type[M] | Any) -> M:
+    """A parsed body validated against ``model`` (a class or a union of classes);
+    ``Invalid`` naming each refused field as ``body.<path>``."""
     try:
         return adapter_for(model).validate_python(document)
     except ValidationError as exc:
         raise invalid_from(exc.errors(), ("body",)) from exc
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON PostgreSQL accepts (``parse_json``), for a route that
+    validates it in more than one step."""
+    return parse_json(await request.body())
+
+
+async def read_body[M](request: Request, model: type[M] | Any) -> M:
+    """The JSON body validated against ``model`` (a class or a union of classes)."""
+    return validate_body(await read_json(request), model)
