@@ -2,7 +2,9 @@
 psycopg_pool import, and its first request right after the import (a fresh
 process each time, as a new Lambda container), tracing off as in a container
 without X-Ray. The practice package is imported as the layer's build ships it,
-compiled (layers/shared/Makefile), as the dependencies are.
+compiled (layers/shared/Makefile), as the dependencies are. Also the pause of a
+full cyclic collection after the first request, with init's objects frozen (as
+``practice.runtime.entry_point`` leaves them) and not.
 
 Run: `python -m bench startup`.
 """
@@ -42,6 +44,40 @@ answered = time.perf_counter()
 assert response["statusCode"] < 500, response
 print(json.dumps({"import_ms": (imported - started) * 1000,
                   "first_ms": (answered - asked) * 1000}))
+"""
+# In a fresh process: the pause of a full cyclic collection once the function
+# has served its first request, with init's objects frozen (as entry_point leaves
+# them) and not. No harness is imported (its modules would count on both sides):
+# the event and the context are written out here.
+_FULL_GC = """
+import gc, importlib, json, sys, time
+module = importlib.import_module(sys.argv[1])
+path = sys.argv[2]
+http = {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"}
+event = {"version": "2.0", "routeKey": "GET " + path, "rawPath": path, "rawQueryString": "",
+         "headers": {"host": "localhost"}, "isBase64Encoded": False,
+         "requestContext": {"http": http, "requestId": "gc", "stage": "$default"}}
+
+class Context:
+    function_name, function_version, memory_limit_in_mb = "bench", "$LATEST", 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id, log_group_name, log_stream_name = "gc", "bench", "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+response = module.handler(event, Context())
+assert response["statusCode"] < 500, response
+gc.collect()  # what the request left behind
+started = time.perf_counter()
+gc.collect()
+frozen = time.perf_counter() - started
+gc.unfreeze()
+gc.collect()
+started = time.perf_counter()
+gc.collect()
+print(json.dumps({"full_gc_ms": frozen * 1000,
+                  "full_gc_unfrozen_ms": (time.perf_counter() - started) * 1000}))
 """
 _BARE = """
 import json, time
@@ -100,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
             for function in FUNCTIONS:
                 probe = _PROBES.get(function, "/health")
                 module = f"functions.{function}.app"
-                runs[function].append(_run(_COLD, module, probe, env=env))
+                cold = _run(_COLD, module, probe, env=env)
+                runs[function].append(cold | _run(_FULL_GC, module, probe, env=env))
                 runs[f"{function} uncompiled"].append(_run(_COLD, module, probe, env=uncompiled))
         figures = {
             name: {key: statistics.median(r[key] for r in found) for key in found[0]}
@@ -121,6 +158,15 @@ def main(argv: list[str] | None = None) -> None:
             )
             rows.append(
                 (f"{function}: first request ({probe})", f"{first:.1f} ms", "target ≤ 50 ms", "")
+            )
+            pause, unfrozen = (figures[function][k] for k in ("full_gc_ms", "full_gc_unfrozen_ms"))
+            rows.append(
+                (
+                    f"{function}: a full collection after the first request, init frozen",
+                    f"{pause:.2f} ms",
+                    f"{unfrozen:.2f} ms not frozen",
+                    f"{pause / unfrozen:.3f}x",
+                )
             )
             without = figures[f"{function} uncompiled"]["import_ms"]
             rows.append(

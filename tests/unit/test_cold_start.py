@@ -1,6 +1,6 @@
 """What a cold start does: the X-Ray SDK only where tracing is on, nothing that
-only a failure or a retired API needs, and no socket in an init that SnapStart
-snapshots."""
+only a failure or a retired API needs, no socket in an init that SnapStart
+snapshots, and init's objects frozen out of the cyclic collector's full runs."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 # this process's module cache must stay as the other tests left it. The database
 # is a Unix socket in a folder that does not exist: no I/O.
 _PROBE = """
-import importlib, json, sys
+import gc, importlib, json, sys
 module = importlib.import_module(sys.argv[1])
 print(json.dumps({
+    "frozen": gc.get_freeze_count(),
+    "tracked": len(gc.get_objects()),
     "modules": sorted({name.split(".")[0] for name in sys.modules}),
     "submodules": sorted(sys.modules),
     "pool_closed": module.db.pool.closed,
@@ -71,6 +73,14 @@ def test_under_snapstart_init_opens_no_connection(function: str) -> None:
     SnapStart the pool opens on the first request instead."""
     assert _imported(function, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start")["pool_closed"]
     assert not _imported(function, AWS_LAMBDA_INITIALIZATION_TYPE="on-demand")["pool_closed"]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_what_init_made_is_out_of_the_full_collections(function: str) -> None:
+    """Init's objects live as long as the container: frozen, a full collection in
+    some later request does not walk them."""
+    found = _imported(function, POWERTOOLS_TRACE_DISABLED="true")
+    assert found["frozen"] > 10 * found["tracked"]
 
 
 def test_the_functions_are_found() -> None:
