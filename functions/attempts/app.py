@@ -18,7 +18,7 @@ from psycopg import Connection
 
 from practice.attempts.models import (
     ActiveAttempts,
-    ActivityBatch,
+    ActivityBody,
     ActivityLogged,
     AttemptInfo,
     AttemptResult,
@@ -57,8 +57,10 @@ from practice.web import (
     parameters,
     problem_responses,
     read_body,
+    read_json,
     read_params,
     request_body,
+    validate_body,
 )
 from practice.web.idempotency import (
     REPLAY_HEADER,
@@ -187,7 +189,7 @@ async def read_attempt(request: Request) -> Response:
     }
     | WRITE_ERRORS
     | in_flight_responses(),
-    openapi_extra=request_body(ActivityBatch, SubmitAttempt, RequestUpload, ConfirmUpload)
+    openapi_extra=request_body(ActivityBody, SubmitAttempt, RequestUpload, ConfirmUpload)
     | parameters(ActParams),
 )
 async def act_on_attempt(request: Request) -> Response:
@@ -198,7 +200,7 @@ async def act_on_attempt(request: Request) -> Response:
     if action == "batch":
         return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
     if action == "activity":
-        events = (await read_body(request, ActivityBatch)).events
+        events = (await read_body(request, ActivityBody)).events
 
         def log(conn: Connection | None) -> Response:
             return json_response(attempts.log_activity(principal, attempt_id, events, conn), 201)
@@ -213,9 +215,11 @@ async def act_on_attempt(request: Request) -> Response:
 
         return await respond_once(idempotency, request, principal, key, respond)
     refuse_key(key, "an upload is safe to repeat without one")
-    upload = await read_body(request, RequestUpload | ConfirmUpload)
-    if isinstance(upload, ConfirmUpload):
-        return json_response(recordings.confirm_upload(principal, attempt_id, upload))
+    document = await read_json(request)
+    if isinstance(document, dict) and document.get("step") == "confirm":
+        confirm = validate_body(document, ConfirmUpload)
+        return json_response(recordings.confirm_upload(principal, attempt_id, confirm))
+    upload = validate_body(document, RequestUpload)
     return json_response(recordings.request_upload(principal, attempt_id, upload), 201)
 
 

@@ -79,7 +79,7 @@ def test_an_upload_request_outside_the_limits_is_refused_before_signing(call, wo
             "POST", attempt["id"], trainee, "upload", {"content_type": "text/html", "size_bytes": 5}
         )
     )
-    assert (reply.status, reply.problem["field"]) == (422, "content_type")
+    assert (reply.status, reply.problem["errors"][0]["field"]) == (422, "body.content_type")
     reply = call(
         attempt_event(
             "POST",
@@ -89,7 +89,7 @@ def test_an_upload_request_outside_the_limits_is_refused_before_signing(call, wo
             {"content_type": "audio/wav", "size_bytes": 10**12},
         )
     )
-    assert (reply.status, reply.problem["field"]) == (422, "size_bytes")
+    assert (reply.status, reply.problem["errors"][0]["field"]) == (422, "body.size_bytes")
 
 
 @pytest.fixture
@@ -149,14 +149,15 @@ def test_confirm_of_a_missing_object_or_a_foreign_key_records_nothing(
     reply = call(
         attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": missing})
     )
-    assert reply.status == 422
+    assert reply.status == 404
     assert "nothing was uploaded" in reply.problem["detail"]
     other = start(call, trainee, world.scenarios["a"])
     foreign = f"recordings/{trainee.org_id}/{other['id']}/{uuid.uuid4()}.wav"
     reply = call(
         attempt_event("POST", attempt["id"], trainee, "upload", {"step": "confirm", "key": foreign})
     )
-    assert (reply.status, reply.problem["field"]) == (422, "key")
+    # Shaped like an issued key, but for another attempt: none of this one's.
+    assert (reply.status, reply.problem["errors"][0]["field"]) == (404, "body.key")
     assert _recording_path(database, attempt["id"]) is None
 
 

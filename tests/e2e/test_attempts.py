@@ -96,12 +96,13 @@ def test_start_refuses_another_orgs_scenario_and_someone_elses_assignment(
             "POST", "/attempts", user=trainee, body={"scenario_id": str(world.scenarios["b"])}
         )
     )
-    assert reply.status == 422
-    assert reply.problem["field"] == "scenario_id"
+    # Another org's scenario and someone else's assignment are, to the caller, none.
+    assert reply.status == 404
+    assert reply.problem["errors"][0]["field"] == "body.scenario_id"
     body = {"scenario_id": str(world.scenarios["a"]), "assignment_id": str(world.assignments["a1"])}
     reply = call(http_event("POST", "/attempts", user=other, body=body))
-    assert reply.status == 422
-    assert reply.problem["field"] == "assignment_id"
+    assert reply.status == 404
+    assert reply.problem["errors"][0]["field"] == "body.assignment_id"
     assert [owner_row(database, count, [who.user_id])[0] for who in (trainee, other)] == before
 
 
@@ -189,7 +190,7 @@ def test_save_without_a_version_is_428(call, world: World) -> None:
     attempt = start(call, trainee, world.scenarios["a"])
     reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", {"answers": {}}))
     assert reply.status == 428
-    assert reply.problem["field"] == "expected_version"
+    assert reply.problem["errors"][0]["field"] == "body.expected_version"
 
 
 def test_save_by_someone_other_than_the_owner_is_403(
@@ -293,7 +294,8 @@ def test_activity_appends_events_as_a_list_or_an_object(
         {
             "event_type": "answer_changed",
             "payload": {"q": "q1"},
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            # A little before the attempt started: within the clock skew allowed.
+            "occurred_at": (datetime.now(UTC) - timedelta(minutes=2)).isoformat(),
         },
     ]
     reply = call(attempt_event("POST", attempt["id"], trainee, "activity", events))
@@ -400,10 +402,15 @@ def test_a_trainee_cannot_score_but_their_manager_can(
     before = snapshot(database, attempt["id"])
     reply = call(attempt_event("POST", attempt["id"], trainee, "submit", {"score": 100}))
     assert reply.status == 403
-    assert reply.problem["fields"] == ["score"]
+    assert "nobody scores their own attempt" in reply.problem["detail"]
     assert snapshot(database, attempt["id"]) == before
     scored = {"score": 87.5, "kpis": {"talk_ms": 6000, "listen_ms": 4000}, "feedback_text": "Good"}
-    reply = call(attempt_event("POST", attempt["id"], world.users["manager_a"], "submit", scored))
+    manager = world.users["manager_a"]
+    # Scored once it has completed, not while the trainee is still practising.
+    assert call(attempt_event("POST", attempt["id"], manager, "submit", scored)).status == 409
+    assert snapshot(database, attempt["id"]) == before
+    assert call(attempt_event("POST", attempt["id"], trainee, "submit", {})).status == 200
+    reply = call(attempt_event("POST", attempt["id"], manager, "submit", scored))
     assert reply.status == 200
     assert reply.body["score"] == 87.5
     assert reply.body["scored_by"] == world.users["manager_a"].user_id
@@ -509,7 +516,12 @@ ACTIONS = [
     ("POST", "activity", [{"event_type": "idle"}], {}),
     ("POST", "submit", {}, {}),
     ("POST", "upload", {"content_type": "audio/webm", "size_bytes": 10}, {}),
-    ("POST", "upload", {"step": "confirm", "key": "recordings/x"}, {}),
+    (
+        "POST",
+        "upload",
+        {"step": "confirm", "key": f"recordings/{uuid.uuid4()}/{uuid.uuid4()}/{uuid.uuid4()}.webm"},
+        {},
+    ),
 ]
 
 

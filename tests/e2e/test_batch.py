@@ -229,7 +229,7 @@ def test_batch_activity_refuses_an_unknown_event_type_naming_it(
 # -- validate ------------------------------------------------------------------
 
 
-def test_validate_names_why_each_attempt_cannot_be_submitted(
+def test_validate_says_what_a_submit_would_do_and_warns_of_what_to_settle(
     call, call_batch, world: World
 ) -> None:
     trainee = world.users["trainee_a1"]
@@ -255,14 +255,24 @@ def test_validate_names_why_each_attempt_cannot_be_submitted(
     reply = call_batch(batch_event(trainee, "validate", data))
     assert reply.status == 200
     results = by_id(reply)
-    assert (results[ready]["status"], results[ready]["can_submit"]) == ("valid", True)
-    assert results[empty]["problems"] == ["no_answers"]
-    assert results[recording]["problems"] == ["recording_in_progress"]
-    assert results[unconfirmed]["problems"] == ["recording_unconfirmed"]
-    assert results[ended]["problems"] == ["not_in_progress", "no_answers"]
+    # A submit would end each attempt in progress: warnings do not stop it.
+    for attempt, warnings in (
+        (ready, []),
+        (empty, ["no_answers"]),
+        (recording, ["recording_in_progress"]),
+        (unconfirmed, ["recording_unconfirmed"]),
+    ):
+        outcome = results[attempt]
+        assert (outcome["status"], outcome["can_submit"], outcome["problems"]) == (
+            "valid",
+            True,
+            [],
+        )
+        assert outcome["warnings"] == warnings
+    assert results[ended]["problems"] == ["not_in_progress"]
     assert results[ended]["attempt_status"] == "completed"
     assert (results[unknown]["status"], results[unknown]["can_submit"]) == ("not_found", False)
-    assert reply.body["summary"] == {"succeeded": 1, "failed": 5}
+    assert reply.body["summary"] == {"succeeded": 4, "failed": 2}
 
 
 # -- batch_submit --------------------------------------------------------------
@@ -374,7 +384,7 @@ def test_more_items_than_the_limit_is_422_naming_it(
     ids = [str(uuid.uuid4()) for _ in range(4)]
     reply = call_batch(batch_event(world.users["trainee_a1"], "multiple_states", ids))
     assert reply.status == 422
-    assert (reply.problem["field"], reply.problem["limit"]) == ("body.data", 3)
+    assert (reply.problem["errors"][0]["field"], reply.problem["limit"]) == ("body.data", 3)
     assert "at most 3" in reply.problem["detail"]
 
 
@@ -514,7 +524,7 @@ def test_the_same_key_with_another_request_is_refused(
     assert call_batch(keyed(batch_event(trainee, "batch_save", first), key)).status == 200
     reply = call_batch(keyed(batch_event(trainee, "batch_save", other), key))
     assert reply.status == 422
-    assert reply.problem["field"] == "Idempotency-Key"
+    assert reply.problem["errors"][0]["field"] == "header.Idempotency-Key"
     assert versions(database, [attempt])[attempt][:2] == (2, {"v": 1})
     # Keys are per user: another caller's same key is another key.
     manager = world.users["manager_a"]

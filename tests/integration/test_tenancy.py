@@ -27,7 +27,7 @@ from practice.cache import TenantCache
 from practice.cache_admin import CacheAdmin, Optimize
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from practice.errors import Conflict, DomainError, Forbidden, NotFound
 from practice.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.support import World, build_world
@@ -212,9 +212,9 @@ def test_starting_on_another_orgs_scenario_or_assignment_writes_nothing(
     world = attempts.world
     principal = _org_b_callers(world)["the owner, as a member of org B"]
     before = _snapshot(database.admin_url, world)
-    with pytest.raises(Invalid):
+    with pytest.raises(NotFound):
         owner_services.attempts.start(principal, StartAttempt(scenario_id=world.scenarios["a"]))
-    with pytest.raises(Invalid):
+    with pytest.raises(NotFound):
         owner_services.attempts.start(
             principal,
             StartAttempt(scenario_id=world.scenarios["b"], assignment_id=world.assignments["a1"]),

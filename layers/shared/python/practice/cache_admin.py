@@ -81,7 +81,7 @@ class CacheAdmin:
             self.db.enter(principal)  # still an admin of this org, as of now
             return CacheCleared(cleared=self.attempts.cache.clear_org(principal.org_id))
         if not body.attempt_ids:
-            raise Invalid("preload needs attempt_ids", field="attempt_ids")
+            raise Invalid("preload needs attempt_ids", field="body.attempt_ids")
         found = {info.id for info in self.attempts.preload_info(principal, body.attempt_ids)}
         missing = [i for i in body.attempt_ids if i not in found]
         return CachePreloaded(preloaded=len(found), not_found=missing)

@@ -9,7 +9,7 @@ from uuid import UUID
 from practice.cache import MISSING, TenantCache
 from practice.db import Database
 from practice.errors import Forbidden, NotFound
-from practice.identity import Identity, Principal, Role, lesser_role
+from practice.identity import Identity, Principal, Role
 from practice.model import Model
 
 # The one narrow lookup that runs before any tenant context exists: the
@@ -41,11 +41,11 @@ def resolve_principal(
     rows = db.query(None, _RESOLVE, [identity.clerk_org_id, identity.user_id, identity.role.value])
     if not rows:
         raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
-    # The lesser of the token's role and the stored one: Clerk's token is signed
-    # but lives a minute. Cached for a minute, but every request's transaction
-    # checks it again (practice_enter), so a demotion or removal recorded later
-    # takes effect on the caller's next request.
-    role = lesser_role(identity.role, Role(rows[0]["member_role"]))
+    # resolve_principal answers the lesser of the token's role and the stored
+    # one: Clerk's token is signed but lives a minute. Cached for a minute, but
+    # every request's transaction checks it again (practice_enter), so a
+    # demotion or removal recorded later takes effect on the caller's next request.
+    role = Role(rows[0]["member_role"])
     principal = Principal(identity.user_id, rows[0]["org_id"], role, identity.clerk_org_id)
     cache.set(_DIRECTORY_ORG, key, principal, ttl)
     return principal

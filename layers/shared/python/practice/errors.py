@@ -7,11 +7,18 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """A refusal the caller can act on; ``extra`` travels to the client as is."""
+    """A refusal the caller can act on; ``extra`` travels to the client as is.
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    ``field`` names the one part of the request at fault (``body.<path>``,
+    ``query.<name>``, ``path.<name>``, ``header.<Name>``); it travels as the
+    single entry of ``errors``, the one shape every refusal names its fields in.
+    """
+
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        if field is not None:
+            extra["errors"] = [{"field": field, "message": detail}]
         self.extra = extra
 
 
@@ -42,6 +49,14 @@ class Conflict(DomainError):
 
 class VersionRequired(DomainError):
     """A conditional write came without the version it is conditional on."""
+
+
+class PreconditionFailed(DomainError):
+    """A condition the request set (If-Match) is false whatever the resource holds."""
+
+
+class UnsupportedMediaType(DomainError):
+    """The body is in a format the operation does not read."""
 
 
 class TooLarge(DomainError):

@@ -159,7 +159,7 @@ def _refuse(exc: psycopg.Error) -> None:
     if exc.sqlstate == OTHER_REQUEST:
         raise Invalid(
             "this Idempotency-Key was used for a different request; use a new key",
-            field="Idempotency-Key",
+            field="header.Idempotency-Key",
         ) from exc
     if exc.sqlstate != HAS_REPLY:
         raise exc

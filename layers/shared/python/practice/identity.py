@@ -23,14 +23,9 @@ class Role(StrEnum):
 
 
 # Clerk's built-in roles are org:admin and org:member; deployments add
-# org:manager and org:trainee. Anything unknown gets the least privilege.
+# org:manager and org:trainee. Anything unknown gets the least privilege. Which
+# role outranks which is the database's to say (the member_role enum).
 _CLERK_ROLES = {"admin": Role.ADMIN, "manager": Role.MANAGER}
-_RANK = {Role.TRAINEE: 0, Role.MANAGER: 1, Role.ADMIN: 2}
-
-
-def lesser_role(first: Role, second: Role) -> Role:
-    """The less privileged of two member roles."""
-    return min(first, second, key=_RANK.__getitem__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +45,6 @@ class Principal:
     org_id: UUID
     role: Role
     clerk_org_id: str = ""
-
-    @property
-    def can_coach(self) -> bool:
-        """True for roles that may score attempts and watch a team (managers, admins)."""
-        return self.role in (Role.ADMIN, Role.MANAGER)
 
     def require(self, *roles: Role) -> None:
         """Raise ``Forbidden`` unless the caller has one of ``roles``."""

@@ -3,31 +3,23 @@ pydantic) and typed results."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import (
-    AliasChoices,
-    AwareDatetime,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, AwareDatetime, BeforeValidator, ConfigDict, Field
 
-from practice.attempts.rules import (
-    ACTIVITY_CLOCK_SKEW,
-    ACTIVITY_MAX_AGE,
-    MAX_ACTIVITY_EVENTS,
-    ActivityType,
-    Verdict,
-)
+from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType, Verdict
 from practice.model import Model
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
 Document = dict[str, Any]
+UUID_TEXT = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+RECORDING_KEY_PATTERN = rf"^recordings/{UUID_TEXT}/{UUID_TEXT}/{UUID_TEXT}\.[a-z0-9.+-]{{1,20}}$"
+# A version as a client sends it: a JSON integer within PostgreSQL's integer,
+# never a string or a boolean that happens to convert.
+Version = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
 
 
 class _Strict(Model):
@@ -52,7 +44,7 @@ class SaveAttempt(_Strict):
 
     answers: Document | None = None
     auto_save_data: Document | None = None
-    expected_version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    expected_version: Version | None = None
 
 
 class Draft(Model):
@@ -68,29 +60,31 @@ class ActivityEvent(_Strict):
 
     event_type: ActivityType
     payload: Document = Field(default_factory=dict)
-    # With a zone, so it means one instant whatever the server's time zone.
+    # With a zone, so it means one instant whatever the server's time zone. When
+    # it may fall (within the attempt's life) is the attempt's rule (0018).
     occurred_at: AwareDatetime | None = None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _around_now(cls, value: datetime | None) -> datetime | None:
-        now = datetime.now(UTC)
-        if value is not None and value > now + ACTIVITY_CLOCK_SKEW:
-            raise ValueError("occurred_at is in the future")
-        if value is not None and value < now - ACTIVITY_MAX_AGE:
-            raise ValueError(f"occurred_at is more than {ACTIVITY_MAX_AGE.days} days ago")
-        return value
 
 
 class ActivityBatch(_Strict):
-    """`POST /attempts/{id}?action=activity`: ``{"events": [...]}`` or the bare list."""
+    """`POST /attempts/{id}?action=activity`: ``{"events": [...]}`` (or the bare list)."""
 
     events: list[ActivityEvent] = Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_a_bare_list(cls, value: Any) -> Any:
-        return {"events": value} if isinstance(value, list) else value
+
+def _events_object(value: Any) -> Any:
+    return {"events": value} if isinstance(value, list) else value
+
+
+# The activity body as clients send it: the object, or the bare list of events
+# (seed 004's batch shape). Read as the object either way, and documented as both.
+ActivityBody = Annotated[
+    ActivityBatch,
+    BeforeValidator(
+        _events_object,
+        json_schema_input_type=ActivityBatch
+        | Annotated[list[ActivityEvent], Field(min_length=1, max_length=MAX_ACTIVITY_EVENTS)],
+    ),
+]
 
 
 class SubmitAttempt(_Strict):
@@ -108,18 +102,10 @@ class SubmitAttempt(_Strict):
     feedback_json: Document | None = None
     manager_comments: str | None = None
 
-    SCORING_FIELDS: ClassVar[tuple[str, ...]] = (
-        "score",
-        "score_breakdown",
-        "kpis",
-        "feedback_text",
-        "feedback_json",
-        "manager_comments",
-    )
-
-    def scoring_fields_sent(self) -> list[str]:
-        """The scoring fields the caller set, by name."""
-        return [name for name in self.SCORING_FIELDS if getattr(self, name) is not None]
+    def as_item(self) -> dict[str, Any]:
+        """What the caller sent, and nothing it did not (the submit verdict tells
+        an explicit status from the default)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
 
 
 class RequestUpload(_Strict):
@@ -127,14 +113,15 @@ class RequestUpload(_Strict):
 
     step: Literal["request"] = "request"
     content_type: str = Field(min_length=3, max_length=100)
-    size_bytes: int = Field(gt=0)
+    size_bytes: int = Field(strict=True, gt=0)
 
 
 class ConfirmUpload(_Strict):
     """`POST /attempts/{id}?action=upload` step 2: the object is there, record it."""
 
     step: Literal["confirm"]
-    key: str = Field(min_length=1, max_length=1024)
+    # The shape of the keys the request step issues: recordings/<org>/<attempt>/<id>.<ext>.
+    key: str = Field(pattern=RECORDING_KEY_PATTERN, max_length=200)
 
 
 # -- results ------------------------------------------------------------------
@@ -189,6 +176,7 @@ class AttemptResult(Model):
     ended_at: datetime | None
     duration_seconds: int | None
     submitted_at: datetime | None
+    ended_by: str | None
     score: float | None
     score_breakdown: Document | None
     kpis: Document | None
@@ -229,12 +217,12 @@ class ActivityVerdict(Model):
 
 
 class SubmitVerdict(Model):
-    """One attempt's outcome in a submit over many: ``ended`` by this call,
-    ``ended_before`` (a replay: the stored result), ``changed`` (it had ended and
-    the fields named in ``changed`` can no longer change), or ``not_found``."""
+    """One attempt's outcome in a submit over many: ``ended`` or ``scored`` by
+    this call, ``ended_before`` (a repeat: the stored result), or a refusal
+    (``changed`` names what can no longer change)."""
 
     attempt_id: UUID
-    verdict: Literal["ended", "ended_before", "changed", "not_found"]
+    verdict: Verdict
     result: AttemptResult | None = None
     changed: list[str] = Field(default_factory=list)
 

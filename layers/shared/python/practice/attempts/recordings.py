@@ -3,37 +3,33 @@ the confirm step that checks the object before the attempt points at it."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from practice.attempts import rules
 from practice.attempts.models import (
     ConfirmUpload,
     RecordingConfirmed,
     RequestUpload,
     UploadTicket,
 )
-from practice.attempts.rules import IN_CALLERS_ORG
 from practice.attempts.service import attempt_tag
 from practice.cache import TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from practice.errors import Invalid, NotFound, Unavailable
 from practice.identity import Principal
 from practice.storage import s3_client
 
+# The upload verdict of attempt_verdict() (0018), read before anything touches
+# the bucket, and the write that judges again on the locked row.
 _VALIDATE_UPLOAD = "select * from validate_attempt_upload(%(id)s)"
-
-_RECORD_RECORDING = f"""
-update scenario_attempts
-   set recording_path = %(key)s, version = version + 1, updated_at = now()
- where id = %(id)s and {IN_CALLERS_ORG}
-   and (status = 'in_progress' or recording_path is null)
-returning id, version, recording_path, updated_at
-"""
+_RECORD_RECORDING = (
+    "select * from attempt_record_recording(%(org_id)s, %(user_id)s, %(id)s, %(key)s)"
+)
 
 
 @dataclass
@@ -53,19 +49,17 @@ class RecordingService:
     def _prefix(self, principal: Principal, attempt_id: UUID) -> str:
         return f"recordings/{principal.org_id}/{attempt_id}/"
 
-    def _is_recording_key(self, principal: Principal, attempt_id: UUID, key: str) -> bool:
-        # Exactly the shape request_upload issues: prefix, a UUID, an extension.
-        prefix = re.escape(self._prefix(principal, attempt_id))
-        return re.fullmatch(prefix + r"[0-9a-f-]{36}\.[a-z0-9.+-]{1,20}", key) is not None
+    def _is_this_attempts_key(self, principal: Principal, attempt_id: UUID, key: str) -> bool:
+        # The model checked the shape; the prefix says whose attempt it is for.
+        return key.startswith(self._prefix(principal, attempt_id))
 
-    def _check_uploadable(self, principal: Principal, attempt_id: UUID) -> None:
-        verdict = self.db.query(principal, _VALIDATE_UPLOAD, {"id": attempt_id})[0]
-        if verdict["reason"] == "not_found":
-            raise NotFound(f"attempt {attempt_id} not found")
-        if verdict["reason"] == "not_owner":
-            raise Forbidden("only the trainee who owns the attempt may upload its recording")
-        if not verdict["valid"]:
-            raise Conflict(f"attempt {attempt_id} does not accept a recording: {verdict['reason']}")
+    def _uploadable(self, principal: Principal, attempt_id: UUID) -> dict[str, Any]:
+        """The upload verdict of the attempt (raises for not_found and forbidden;
+        the other refusals are the caller's to weigh)."""
+        row = self.db.query(principal, _VALIDATE_UPLOAD, {"id": attempt_id})[0]
+        if row["reason"] in ("not_found", "forbidden"):
+            rules.refuse(row["reason"], attempt_id, action="upload")
+        return row
 
     def request_upload(
         self, principal: Principal, attempt_id: UUID, body: RequestUpload
@@ -74,13 +68,19 @@ class RecordingService:
         content_type = body.content_type.lower()
         if content_type not in self.settings.recording_content_types:
             allowed = ", ".join(self.settings.recording_content_types)
-            raise Invalid(f"content_type must be one of {allowed}", field="content_type")
-        if body.size_bytes > self.settings.recording_max_bytes:
             raise Invalid(
-                f"size_bytes exceeds the limit of {self.settings.recording_max_bytes}",
-                field="size_bytes",
+                f"content_type must be one of {allowed}",
+                errors=[{"field": "body.content_type", "message": f"one of {allowed}"}],
             )
-        self._check_uploadable(principal, attempt_id)
+        if body.size_bytes > self.settings.recording_max_bytes:
+            limit = self.settings.recording_max_bytes
+            raise Invalid(
+                f"size_bytes exceeds the limit of {limit}",
+                errors=[{"field": "body.size_bytes", "message": f"at most {limit}"}],
+            )
+        verdict = self._uploadable(principal, attempt_id)
+        reason, status = verdict["reason"] or "ok", verdict["status"]
+        rules.refuse(reason, attempt_id, action="upload", status=status)
         prefix = self._prefix(principal, attempt_id)
         key = f"{prefix}{uuid.uuid4()}.{content_type.split('/', 1)[1]}"
         expiry = self.settings.upload_url_expiry_seconds
@@ -110,24 +110,49 @@ class RecordingService:
 
         The POST policy is only as good as the storage that enforces it (moto,
         for one, does not), so these checks are what stand between a bad upload
-        and ``recording_path``.
+        and ``recording_path``. The attempt is judged again on its locked row
+        when the path is written, so an abandon or another confirm that lands
+        between the check and the write is seen. An object that can never be
+        recorded (refused, or the attempt took another one) is deleted rather
+        than left in the bucket; confirming the recorded one again is a repeat.
         """
-        self._check_uploadable(principal, attempt_id)
-        if not self._is_recording_key(principal, attempt_id, body.key):
-            raise Invalid(
-                "key is not a recording key this API issued for this attempt", field="key"
+        if not self._is_this_attempts_key(principal, attempt_id, body.key):
+            raise NotFound(
+                "no recording upload this API issued for this attempt has that key",
+                errors=[{"field": "body.key", "message": "not a key issued for this attempt"}],
             )
+        verdict = self._uploadable(principal, attempt_id)
+        if verdict["recording_path"] != body.key:
+            self._refuse_upload(attempt_id, body.key, verdict["reason"], verdict["status"])
         head = self._head(body.key)
         problem = self._recording_problem(head)
         if problem:
-            self.s3.delete_object(Bucket=self.settings.uploads_bucket, Key=body.key)
-            raise Invalid(f"the uploaded recording was refused: {problem}", field="key")
-        params = {"id": attempt_id, "org_id": principal.org_id, "key": body.key}
-        rows = self.db.query(principal, _RECORD_RECORDING, params)
-        if not rows:  # a concurrent confirm recorded one first
-            raise Conflict(f"attempt {attempt_id} already has its recording")
-        self.cache.invalidate_tag(principal.org_id, attempt_tag(attempt_id))
-        return RecordingConfirmed.model_validate(rows[0] | {"size_bytes": head["ContentLength"]})
+            self._delete(body.key)
+            raise Invalid(
+                f"the uploaded recording was refused: {problem}",
+                errors=[{"field": "body.key", "message": problem}],
+            )
+        params = {
+            "org_id": principal.org_id,
+            "user_id": principal.user_id,
+            "id": attempt_id,
+            "key": body.key,
+        }
+        (row,) = self.db.query(principal, _RECORD_RECORDING, params, idempotent=False)
+        self._refuse_upload(attempt_id, body.key, row["verdict"], None)
+        if not row["replayed"]:
+            self.cache.invalidate_tag(principal.org_id, attempt_tag(attempt_id))
+        return RecordingConfirmed.model_validate(row | {"size_bytes": head["ContentLength"]})
+
+    def _refuse_upload(self, attempt_id: UUID, key: str, reason: str | None, status: Any) -> None:
+        # The object under this attempt's prefix can never be recorded once the
+        # attempt refuses it for good: delete it rather than leave it behind.
+        if reason in ("invalid_status", "recording_already_uploaded"):
+            self._delete(key)
+        rules.refuse(reason or "ok", attempt_id, action="upload", status=status)
+
+    def _delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.settings.uploads_bucket, Key=key)
 
     def _head(self, key: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
@@ -137,7 +162,10 @@ class RecordingService:
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404:
-                raise Invalid(f"nothing was uploaded at {key}", field="key") from exc
+                raise NotFound(
+                    f"nothing was uploaded at {key}",
+                    errors=[{"field": "body.key", "message": "nothing uploaded there"}],
+                ) from exc
             raise Unavailable("the recording store did not answer", retry_after=5) from exc
 
     def _recording_problem(self, head: dict[str, Any]) -> str | None:

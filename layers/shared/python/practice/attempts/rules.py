@@ -1,34 +1,26 @@
-"""The rules of writing an attempt, in one home for every function that writes
-one (the attempt endpoint now; batch and webhooks later).
+"""The rules of acting on an attempt, as the domain names them.
 
-- **Tenant**: an attempt is found only inside the caller's org (and again by RLS).
-- **Ownership**: only the trainee who owns an attempt writes its drafts and activity.
-- **In progress**: drafts change only while the attempt is in progress.
-- **Version**: a draft write names the version it builds on; another is a conflict.
-- **Activity types**: the closed set below.
-- **Ended is ended**: a submit may set answers, transcript and status only while
-  the attempt is in progress; a repeat that sends them unchanged is a replay.
+Who may do what to an attempt (save, activity, submit, score, upload, and what
+``validate`` predicts) is decided in one place, the database's
+``attempt_verdict()`` (sql/migrations/0018), which every statement that acts on
+an attempt calls on the row it has locked: the single endpoint, the batch
+function and the webhooks decide the same way. This module names its answers
+and turns a refusal into the domain error the single endpoint raises; it
+decides nothing itself.
 
-The first four are decided in the database by ``attempt_write_verdict()``
-(sql/migrations/0014), which the write functions apply to rows they lock, so a
-statement over one attempt or a hundred decides the same way; ``Verdict`` names
-its answers and ``refuse`` turns one into the domain error the single endpoint
-raises.
+What is Python's: the closed set of activity types (a client may log only
+these: reporting counts them by name, and a typo would split a series) and
+how many events one request may carry; both are part of the request's shape,
+checked before anything reaches the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
-
-from pydantic import BaseModel
 
 from practice.errors import Conflict, Forbidden, NotFound
 
-# The activity a client may log. A closed set keeps the log queryable: the
-# reporting side counts these names, and a typo would silently split a series.
 ActivityType = Literal[
     "answer_changed",
     "autosave",
@@ -47,47 +39,76 @@ ActivityType = Literal[
     "resumed",
 ]
 MAX_ACTIVITY_EVENTS = 100
-# When an event may say it happened: a client clock runs a little ahead, and an
-# offline client replays a backlog, but not from before the attempt could exist.
-ACTIVITY_CLOCK_SKEW = timedelta(minutes=5)
-ACTIVITY_MAX_AGE = timedelta(days=30)
 
-Verdict = Literal["ok", "not_found", "forbidden", "not_in_progress", "conflict"]
+# What attempt_verdict() answers. Successes: ok (save, activity, upload), ended
+# and scored (submit), ended_before (a repeated submit: nothing changes).
+Verdict = Literal[
+    "ok",
+    "ended",
+    "scored",
+    "ended_before",
+    "not_found",
+    "forbidden",
+    "not_in_progress",
+    "conflict",
+    "changed",
+    "not_completed",
+    "invalid_status",
+    "recording_already_uploaded",
+    "out_of_range",
+]
+SUCCEEDED: frozenset[str] = frozenset({"ok", "ended", "scored", "ended_before"})
 
-# The tenant filter of every attempt statement (RLS applies it again).
-IN_CALLERS_ORG = "org_id = %(org_id)s"
+# What each action's refusal tells the caller they may not do.
+_FORBIDDEN = {
+    "save": "only the trainee who owns the attempt may save it",
+    "activity": "only the trainee who owns the attempt may log its activity",
+    "upload": "only the trainee who owns the attempt may attach its recording",
+    "submit": (
+        "a coach scores an attempt once it has completed, or ends a trainee's attempt in"
+        " progress as abandoned sending nothing else; nobody scores their own attempt"
+    ),
+}
 
 
 def refuse(
-    verdict: str, attempt_id: UUID, *, action: str, current_version: int | None, status: str | None
+    verdict: str,
+    attempt_id: UUID,
+    *,
+    action: str,
+    current_version: int | None = None,
+    status: str | None = None,
+    changed: list[str] | None = None,
 ) -> None:
-    """Raise the domain error of a verdict other than ``ok``."""
+    """Raise the domain error of a refusal; return quietly for a success."""
+    if verdict in SUCCEEDED:
+        return
     if verdict == "not_found":
         raise NotFound(f"attempt {attempt_id} not found")
     if verdict == "forbidden":
-        raise Forbidden(f"only the trainee who owns the attempt may {action} it")
-    if verdict == "not_in_progress":
-        raise Conflict(
-            f"attempt {attempt_id} is {status}, no longer in progress",
-            current_version=current_version,
-            status_value=status,
-        )
+        raise Forbidden(_FORBIDDEN[action])
+    where = {"current_version": current_version, "status_value": status}
     if verdict == "conflict":
+        raise Conflict(f"attempt {attempt_id} is at version {current_version}", **where)
+    if verdict in ("not_in_progress", "invalid_status"):
+        raise Conflict(f"attempt {attempt_id} is {status}, no longer in progress", **where)
+    if verdict == "changed":
         raise Conflict(
-            f"attempt {attempt_id} is at version {current_version}",
-            current_version=current_version,
+            f"attempt {attempt_id} is {status}; {', '.join(changed or [])} can no longer change",
+            fields=changed or [],
+            **where,
         )
-
-
-# What a submit may set only while the attempt is in progress.
-ENDING_FIELDS = ("status", "answers", "transcript_text")
-
-
-def changes_after_end(body: BaseModel, stored: Mapping[str, Any]) -> list[str]:
-    """The ending fields a submit sent that differ from the ended attempt
-    ``stored``: empty for a replay, else what can no longer change."""
-    return [
-        name
-        for name in ENDING_FIELDS
-        if name in body.model_fields_set and getattr(body, name) != stored[name]
-    ]
+    if verdict == "not_completed":
+        raise Conflict(
+            f"attempt {attempt_id} is {status}; an attempt is scored once it has completed",
+            **where,
+        )
+    if verdict == "out_of_range":
+        raise Conflict(
+            f"an event of attempt {attempt_id} says it happened before the attempt started or"
+            " in the future (occurred_at, beyond five minutes of clock skew)",
+            **where,
+        )
+    if verdict == "recording_already_uploaded":
+        raise Conflict(f"attempt {attempt_id} already has its recording", **where)
+    raise ValueError(f"unknown verdict {verdict!r}")

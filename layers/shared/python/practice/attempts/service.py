@@ -2,9 +2,11 @@
 statistics (seed 004's consolidated endpoint).
 
 Every statement is scoped twice: by the caller's org in the statement itself
-(``rules.IN_CALLERS_ORG`` here, ``p_org_id`` in the functions of migration 0014)
-and by row-level security in the database. Success paths are one statement, so
-one network round trip with the RLS context (see ``Database.run``).
+(``org_id = %(org_id)s`` here, ``p_org_id`` in the SQL functions) and by
+row-level security in the database. Who may act on an attempt is
+``attempt_verdict()``'s to say (``practice.attempts.rules``). Success paths are
+one statement, so one network round trip with the RLS context (see
+``Database.run``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
@@ -41,47 +42,17 @@ from practice.attempts.models import (
 from practice.cache import MISSING, TenantCache
 from practice.config import Settings
 from practice.db import Database
-from practice.errors import Conflict, Forbidden, Invalid, NotFound
+from practice.errors import Conflict, NotFound
 from practice.identity import Principal, Role
 
-STATE_COLUMNS = """
-    id, org_id, clerk_user_id, scenario_id, assignment_id, status, version,
-    answers, auto_save_data, started_at, ended_at, duration_seconds, submitted_at,
-    last_activity_at, recording_path, vapi_call_id, updated_at
-"""
-
-RESULT_COLUMNS = """
-    id, clerk_user_id, scenario_id, status, version, started_at, ended_at,
-    duration_seconds, submitted_at, score, score_breakdown, kpis, feedback_text,
-    feedback_json, manager_comments, scored_by, recording_path, updated_at
-"""
-
-_START = f"""
-insert into scenario_attempts
-    (org_id, clerk_user_id, scenario_id, assignment_id, vapi_call_id, metadata)
-select %(org_id)s, %(user_id)s, s.id, a.id, %(vapi_call_id)s, %(metadata)s
-from scenarios s
-left join assignments a
-       on a.id = %(assignment_id)s
-      and a.org_id = %(org_id)s
-      and a.assignee_user_id = %(user_id)s
-      and a.scenario_id = s.id
-where s.id = %(scenario_id)s
-  and s.is_active
-  and (s.org_id = %(org_id)s or s.org_id is null)
-  and (%(assignment_id)s::uuid is null or a.id is not null)
-returning {STATE_COLUMNS}
-"""
-
-_START_DIAGNOSIS = """
-select exists (select 1 from scenarios
-               where id = %(scenario_id)s and is_active
-                 and (org_id = %(org_id)s or org_id is null)) as scenario_ok
+_START = """
+select * from attempt_start(%(org_id)s, %(user_id)s, %(scenario_id)s, %(assignment_id)s,
+                            %(vapi_call_id)s, %(metadata)s)
 """
 
 STATES = "select * from attempt_states(%(org_id)s, %(ids)s)"
 
-_INFO = f"""
+_INFO = """
 select a.id, a.status, a.version, a.clerk_user_id, a.started_at, a.ended_at,
        a.duration_seconds, a.submitted_at, a.score, a.recording_path, a.updated_at,
        m.display_name as trainee_name,
@@ -93,45 +64,23 @@ from scenario_attempts a
 left join scenarios s on s.id = a.scenario_id
 left join org_members m on m.org_id = a.org_id and m.user_id = a.clerk_user_id
 left join assignments asg on asg.id = a.assignment_id
-where a.id = any(%(ids)s) and a.{rules.IN_CALLERS_ORG}
+where a.id = any(%(ids)s) and a.org_id = %(org_id)s
 """
 
 # The writes of any number of attempts (one for the single endpoint, up to the
 # batch limit for the batch function), each one statement: SQL functions of
-# sql/migrations/0014, whose plans the server caches per connection (see there
-# for the write rule, the row locks and the replay of ended attempts).
+# sql/migrations/0018 that lock each row, ask attempt_verdict() and write, and
+# whose plans the server caches per connection.
 SAVE_DRAFTS = "select * from attempt_save_drafts(%(org_id)s, %(user_id)s, %(items)s)"
 LOG_ACTIVITY = "select * from attempt_log_activity(%(org_id)s, %(user_id)s, %(items)s)"
 SUBMIT = "select * from attempt_submit(%(org_id)s, %(user_id)s, %(items)s)"
 
-# A coach scores an attempt that has ended (the usual order: the call ends, then
-# a coach or the AI analysis scores it); re-scoring replaces what it sends. The
-# fact-sync trigger carries the new score into the warehouse.
-_SCORE = f"""
-update scenario_attempts
-   set score = coalesce(%(score)s, score),
-       score_breakdown = coalesce(%(score_breakdown)s, score_breakdown),
-       kpis = coalesce(%(kpis)s, kpis),
-       feedback_text = coalesce(%(feedback_text)s, feedback_text),
-       feedback_json = coalesce(%(feedback_json)s, feedback_json),
-       manager_comments = coalesce(%(manager_comments)s, manager_comments),
-       scored_by = case when %(score)s::numeric is not null then %(user_id)s else scored_by end,
-       version = version + 1,
-       updated_at = now()
- where id = %(id)s and {rules.IN_CALLERS_ORG} and status = 'completed'
-returning {RESULT_COLUMNS}
-"""
-
 _STATISTICS = "select * from get_attempt_statistics(%(scenario_id)s)"
 _ACTIVE = "select * from get_active_attempts(%(scenario_id)s)"
-_SCENARIO_OF = (
-    f"select scenario_id from scenario_attempts where id = %(id)s and {rules.IN_CALLERS_ORG}"
-)
-
-
-def jsonb(value: Any) -> Jsonb | None:
-    """A JSON document as a jsonb parameter (None stays NULL)."""
-    return None if value is None else Jsonb(value)
+_SCENARIO_OF = "select scenario_id from scenario_attempts where id = %(id)s and org_id = %(org_id)s"
+# Whether the caller still sees an attempt (policies: org, team, own): asked
+# before a cached copy is served, in the round trip that checks the membership.
+_VISIBLE = "select 1 from scenario_attempts where id = %(id)s and org_id = %(org_id)s"
 
 
 def attempt_tag(attempt_id: UUID) -> str:
@@ -173,22 +122,13 @@ def _info_from_row(row: dict[str, Any]) -> AttemptInfo:
     )
 
 
-def _submit_verdict(attempt_id: UUID, body: SubmitAttempt, row: dict[str, Any]) -> SubmitVerdict:
-    if not row["found"]:
-        return SubmitVerdict(attempt_id=attempt_id, verdict="not_found")
-    result = AttemptResult.model_validate(row)
-    if row["ended_now"]:
-        return SubmitVerdict(attempt_id=attempt_id, verdict="ended", result=result)
-    stored = row | {
-        "answers": row["stored_answers"],
-        "transcript_text": row["stored_transcript_text"],
-    }
-    changed = rules.changes_after_end(body, stored)
+def _submit_verdict(row: dict[str, Any]) -> SubmitVerdict:
+    result = AttemptResult.model_validate(row) if row["id"] is not None else None
     return SubmitVerdict(
-        attempt_id=attempt_id,
-        verdict="changed" if changed else "ended_before",
+        attempt_id=row["attempt_id"],
+        verdict=row["verdict"],
         result=result,
-        changed=changed,
+        changed=list(row["changed"] or ()),
     )
 
 
@@ -254,10 +194,16 @@ class AttemptService:
     def info(self, principal: Principal, attempt_id: UUID) -> AttemptInfo:
         """The attempt with its scenario, assignment and trainee (cached for the info
         TTL; it carries no version, so a briefly stale copy misleads no save)."""
-        cached = self.cache.get(principal.org_id, ("info", attempt_id, viewer(principal)))
+        key = ("info", attempt_id, viewer(principal))
+        cached = self.cache.get(principal.org_id, key)
         if cached is not MISSING:
-            self.db.enter(principal)  # the copy is shared: is the caller still who it was for?
-            return cached
+            # The copy was made for this viewer; whether they still see the
+            # attempt (a member who left the team does not) is asked again, with
+            # the membership, in the round trip a cached answer costs anyway.
+            if self.db.query(principal, _VISIBLE, self._params(principal, id=attempt_id)):
+                return cached
+            self.cache.invalidate(principal.org_id, key)
+            raise NotFound(f"attempt {attempt_id} not found")
         found = self.preload_info(principal, [attempt_id])
         if not found:
             raise NotFound(f"attempt {attempt_id} not found")
@@ -290,24 +236,24 @@ class AttemptService:
             vapi_call_id=body.vapi_call_id,
             metadata=Jsonb(body.metadata),
         )
-        try:
-            rows = self.db.query(principal, _START, params, idempotent=False, conn=conn)
-        except UniqueViolation as exc:
-            raise Conflict(
-                "vapi_call_id is already linked to an attempt", field="vapi_call_id"
-            ) from exc
-        if rows:
-            return AttemptState.model_validate(rows[0])
-        diagnosis = self.db.query(principal, _START_DIAGNOSIS, params, conn=conn)[0]
-        if not diagnosis["scenario_ok"]:
-            raise Invalid(
-                f"scenario {body.scenario_id} does not exist or is not active",
-                field="scenario_id",
+        (row,) = self.db.query(principal, _START, params, idempotent=False, conn=conn)
+        if row["verdict"] == "scenario_not_found":
+            raise NotFound(
+                f"scenario {body.scenario_id} does not exist, is not active or is not the"
+                " caller's org's",
+                errors=[{"field": "body.scenario_id", "message": "no such active scenario"}],
             )
-        raise Invalid(
-            f"assignment {body.assignment_id} is not the caller's assignment for this scenario",
-            field="assignment_id",
-        )
+        if row["verdict"] == "assignment_not_found":
+            raise NotFound(
+                f"assignment {body.assignment_id} is not the caller's assignment for this scenario",
+                errors=[{"field": "body.assignment_id", "message": "no such assignment"}],
+            )
+        if row["verdict"] == "call_linked":
+            raise Conflict(
+                "vapi_call_id is already linked to another attempt of this organization",
+                errors=[{"field": "body.vapi_call_id", "message": "already linked"}],
+            )
+        return AttemptState.model_validate(row)
 
     def save_drafts(
         self,
@@ -316,7 +262,7 @@ class AttemptService:
         conn: Connection | None = None,
     ) -> list[DraftVerdict]:
         """Autosave any number of attempts in one statement, each judged on its own
-        by ``attempt_write_verdict()``; verdicts in the order of ``drafts``."""
+        by ``attempt_verdict()``; verdicts in the order of ``drafts``."""
         items = [
             {"ord": ord_, "attempt_id": str(attempt_id), **draft.model_dump(exclude_none=True)}
             for ord_, (attempt_id, draft) in enumerate(drafts)
@@ -375,7 +321,7 @@ class AttemptService:
         rules.refuse(
             verdict.verdict,
             attempt_id,
-            action="log the activity of",
+            action="activity",
             current_version=verdict.version,
             status=verdict.status,
         )
@@ -387,27 +333,20 @@ class AttemptService:
         submissions: list[tuple[UUID, SubmitAttempt]],
         conn: Connection | None = None,
     ) -> list[SubmitVerdict]:
-        """End any number of in-progress attempts in one statement; for those that
-        had ended, the stored result, or the fields a repeat may no longer change
-        (``rules.changes_after_end``). Verdicts in the order of ``submissions``.
-        Scoring fields are the single submit's business (``submit``)."""
+        """End, clean up or score any number of attempts in one statement, each as
+        its verdict says; verdicts in the order of ``submissions``."""
         items = [
-            {
-                "ord": ord_,
-                "attempt_id": str(attempt_id),
-                **body.model_dump(mode="json", exclude_none=True),
-            }
+            {"ord": ord_, "attempt_id": str(attempt_id), **body.as_item()}
             for ord_, (attempt_id, body) in enumerate(submissions)
         ]
         params = self._params(principal, items=Jsonb(items))
         # Safe to retry: a repeat after a lost commit answers the stored result.
         rows = self.db.query(principal, SUBMIT, params, conn=conn)
-        verdicts = [
-            _submit_verdict(attempt_id, body, row)
-            for (attempt_id, body), row in zip(submissions, rows, strict=True)
+        verdicts = [_submit_verdict(row) for row in rows]
+        moved = [
+            v.result for v in verdicts if v.verdict in ("ended", "scored") and v.result is not None
         ]
-        ended = [v.result for v in verdicts if v.verdict == "ended" and v.result is not None]
-        self.forget(principal, [r.id for r in ended], scenario_ids={r.scenario_id for r in ended})
+        self.forget(principal, [r.id for r in moved], scenario_ids={r.scenario_id for r in moved})
         return verdicts
 
     def submit(
@@ -417,62 +356,20 @@ class AttemptService:
         body: SubmitAttempt,
         conn: Connection | None = None,
     ) -> Submission:
-        """End the attempt, or score it once it has ended (coaches only).
-
-        A repeat answers the stored result; a change that can no longer be
-        applied (answers, transcript, status of an ended attempt) is refused.
-        """
-        scoring = body.scoring_fields_sent()
-        if scoring and not principal.can_coach:
-            raise Forbidden(
-                f"a trainee cannot score an attempt; remove {', '.join(scoring)}",
-                fields=scoring,
-            )
+        """End the attempt (its owner, or a coach cleaning it up), or score it once
+        it has completed (a coach); a repeat answers the stored result."""
         (verdict,) = self.submit_many(principal, [(attempt_id, body)], conn)
-        if verdict.verdict == "not_found" or verdict.result is None:
-            raise NotFound(f"attempt {attempt_id} not found")
         result = verdict.result
-        if verdict.verdict == "ended":
-            return Submission(result=result, ended_now=True)
-        # It had ended already: a replay answers the stored result, scoring
-        # fields from a coach are applied, anything else is refused.
-        if verdict.changed:
-            raise Conflict(
-                f"attempt {attempt_id} is {result.status}; "
-                f"{', '.join(verdict.changed)} can no longer change",
-                fields=verdict.changed,
-                current_version=result.version,
-            )
-        if scoring:
-            scored = self._score(principal, attempt_id, body, conn)
-            return Submission(result=scored, ended_now=False)
-        return Submission(result=result, ended_now=False)
-
-    def _score(
-        self,
-        principal: Principal,
-        attempt_id: UUID,
-        body: SubmitAttempt,
-        conn: Connection | None,
-    ) -> AttemptResult:
-        params = self._params(
-            principal,
-            id=attempt_id,
-            score=body.score,
-            score_breakdown=jsonb(body.score_breakdown),
-            kpis=jsonb(body.kpis),
-            feedback_text=body.feedback_text,
-            feedback_json=jsonb(body.feedback_json),
-            manager_comments=body.manager_comments,
+        rules.refuse(
+            verdict.verdict,
+            attempt_id,
+            action="submit",
+            current_version=result.version if result else None,
+            status=result.status if result else None,
+            changed=verdict.changed,
         )
-        rows = self.db.query(principal, _SCORE, params, idempotent=False, conn=conn)
-        if not rows:
-            raise Conflict(
-                f"attempt {attempt_id} did not complete; only completed attempts are scored"
-            )
-        result = AttemptResult.model_validate(rows[0])
-        self.forget(principal, [attempt_id], scenario_ids={result.scenario_id})
-        return result
+        assert result is not None  # every success carries the result
+        return Submission(result=result, ended_now=verdict.verdict == "ended")
 
     # -- statistics ----------------------------------------------------------
 

@@ -4,10 +4,10 @@ one outcome per item in request order, and a summary."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from practice.attempts.models import (
     ActivityEvent,
@@ -88,11 +88,22 @@ class ValidateAttempts(_Strict):
     data: list[UUID] = Field(min_length=1)
 
 
+def _bare_id_as_item(value: Any) -> Any:
+    return {"attempt_id": value} if isinstance(value, str) else value
+
+
+# An item is an id or an object; read as the object either way, so a refusal
+# names the item's field (body.data.0.status), not a branch of a union.
+SubmitEntry = Annotated[
+    SubmitItem, BeforeValidator(_bare_id_as_item, json_schema_input_type=UUID | SubmitItem)
+]
+
+
 class BatchSubmit(_Strict):
-    """`batch_submit` (seed 004's batch_submit_attempts)."""
+    """`batch_submit` (seed 004's batch_submit_attempts): ids, or items with a status."""
 
     operation: Literal["batch_submit"]
-    data: list[UUID | SubmitItem] = Field(min_length=1)
+    data: list[SubmitEntry] = Field(min_length=1)
 
 
 BatchRequest = BatchSave | MultipleStates | BatchActivity | ValidateAttempts | BatchSubmit
@@ -129,24 +140,31 @@ class StateOutcome(Model):
 
 
 class ActivityOutcome(Model):
-    """`logged` with the ``inserted`` count, or why not (as for a save)."""
+    """`logged` with the ``inserted`` count, or why not (as for a save;
+    `out_of_range`: an event said to happen before the attempt or in the future)."""
 
     attempt_id: UUID
-    status: Literal["logged", "not_found", "forbidden", "not_in_progress"]
+    status: Literal["logged", "not_found", "forbidden", "not_in_progress", "out_of_range"]
     inserted: int = 0
     current_version: int | None = None
 
 
-Problem = Literal["not_in_progress", "no_answers", "recording_in_progress", "recording_unconfirmed"]
+# Why a bare submit would not end an attempt now (the submit verdict).
+Problem = Literal["not_in_progress", "forbidden"]
+# What a client may want to settle before submitting; none stops a submit.
+Warning = Literal["no_answers", "recording_in_progress", "recording_unconfirmed"]
 
 
 class ValidationOutcome(Model):
-    """`valid` (it can be submitted), `invalid` with the ``problems`` found, or `not_found`."""
+    """What a submit of the attempt would do now: `valid` (it would end it),
+    `invalid` with the ``problems`` that would refuse it, or `not_found`;
+    ``warnings`` name what a client may want to settle first."""
 
     attempt_id: UUID
     status: Literal["valid", "invalid", "not_found"]
     can_submit: bool
     problems: list[Problem] = Field(default_factory=list)
+    warnings: list[Warning] = Field(default_factory=list)
     attempt_status: AttemptStatus | None = None
     version: int | None = None
 
@@ -154,10 +172,11 @@ class ValidationOutcome(Model):
 class SubmitOutcome(Model):
     """`submitted` (ended by this request), `already_ended` (the stored result, as
     a repeated single submit answers), `conflict` (it had ended otherwise:
-    ``changed`` names what can no longer change) or `not_found`."""
+    ``changed`` names what can no longer change), `forbidden` (a coach ends a
+    trainee's attempt only with status abandoned) or `not_found`."""
 
     attempt_id: UUID
-    status: Literal["submitted", "already_ended", "conflict", "not_found"]
+    status: Literal["submitted", "already_ended", "conflict", "forbidden", "not_found"]
     result: AttemptResult | None = None
     changed: list[str] | None = None
     current_version: int | None = None

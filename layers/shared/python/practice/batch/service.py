@@ -37,7 +37,6 @@ from practice.batch.models import (
     Outcome,
     SaveOutcome,
     StateOutcome,
-    SubmitItem,
     SubmitOutcome,
     ValidateAttempts,
     ValidationOutcome,
@@ -46,8 +45,8 @@ from practice.config import Settings
 from practice.errors import Invalid
 from practice.identity import Principal
 
-# The submit checks of ``validate`` live in SQL (0013_batch.sql), beside the
-# tables they read; one statement for the whole batch.
+# ``validate`` asks the submit verdict of each attempt in SQL (0018), beside its
+# warnings; one statement for the whole batch.
 VALIDATE = "select * from validate_multiple_attempts(%(ids)s)"
 
 SUCCEEDED = frozenset({"saved", "found", "logged", "valid", "submitted", "already_ended"})
@@ -56,8 +55,12 @@ _SUBMIT_STATUS = {
     "ended": "submitted",
     "ended_before": "already_ended",
     "changed": "conflict",
+    "forbidden": "forbidden",
     "not_found": "not_found",
 }
+# What the submit verdict of a bare submit says about validity: it would end
+# the attempt (valid), or it would not, and why.
+_PROBLEM_OF = {"ended_before": "not_in_progress", "forbidden": "forbidden"}
 
 
 @dataclass
@@ -148,18 +151,14 @@ class BatchService:
                 )
             else:
                 # The activity rule has no version check: conflict cannot come back.
-                status = "forbidden" if v.verdict == "forbidden" else "not_found"
-                outcome = ActivityOutcome(attempt_id=v.attempt_id, status=status)
+                outcome = ActivityOutcome(attempt_id=v.attempt_id, status=v.verdict)
             outcomes.append(outcome)
         return outcomes
 
     def _submit(
         self, principal: Principal, request: BatchSubmit, conn: Connection | None
     ) -> list[Outcome]:
-        items = [
-            item if isinstance(item, SubmitItem) else SubmitItem(attempt_id=item)
-            for item in request.data
-        ]
+        items = request.data
         _refuse_duplicates([item.attempt_id for item in items])
         # A bare id sends no status, so a repeat of it is always a replay; an
         # explicit status that differs from an ended attempt's is a conflict,
@@ -207,17 +206,18 @@ class BatchService:
         rows = self.attempts.db.query(principal, VALIDATE, params, conn=conn)
         outcomes: list[Outcome] = []
         for row in rows:
-            if not row["found"]:
+            if row["verdict"] == "not_found":
                 outcome = ValidationOutcome(
                     attempt_id=row["attempt_id"], status="not_found", can_submit=False
                 )
             else:
-                problems = list(row["problems"])
+                problem = _PROBLEM_OF.get(row["verdict"])
                 outcome = ValidationOutcome(
                     attempt_id=row["attempt_id"],
-                    status="invalid" if problems else "valid",
-                    can_submit=not problems,
-                    problems=problems,
+                    status="invalid" if problem else "valid",
+                    can_submit=problem is None,
+                    problems=[problem] if problem else [],
+                    warnings=list(row["warnings"]),
                     attempt_status=row["status"],
                     version=row["version"],
                 )

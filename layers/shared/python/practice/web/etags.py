@@ -1,8 +1,12 @@
-"""Versions on the wire: strong ETags, ``If-Match`` and ``If-None-Match``."""
+"""Versions on the wire: strong ETags, ``If-Match`` and ``If-None-Match`` (RFC 9110)."""
 
 from __future__ import annotations
 
-from practice.errors import Malformed, VersionRequired
+from practice.errors import Invalid, PreconditionFailed, VersionRequired
+
+# Versions are positive PostgreSQL integers.
+MAX_VERSION = 2_147_483_647
+HEADER = "header.If-Match"
 
 
 def etag(version: int) -> str:
@@ -10,19 +14,33 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def version_from_if_match(raw: str | None, header: str = "If-Match") -> int | None:
-    """The version inside an ``If-Match`` value (``"3"``, ``W/"3"`` or ``3``)."""
+def version_from_if_match(raw: str | None) -> int | None:
+    """The version an ``If-Match`` value names: one strong entity tag (``"3"``; a
+    bare ``3`` is read the same). A weak tag (``W/"3"``) never matches, since
+    If-Match compares strongly; ``*``, lists and anything but a version are refused."""
     if raw is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    # Versions are positive int4s: ten digits at most.
-    if not value.isdigit() or len(value) > 10:
-        raise Malformed(f"the {header} value {raw[:40]!r} is not a version", field=header)
-    return int(value)
+    value = raw.strip()
+    if value.startswith("W/"):
+        raise PreconditionFailed(
+            "If-Match compares entity tags strongly, and a weak tag never matches; send the"
+            ' strong ETag ("3")',
+            field=HEADER,
+        )
+    digits = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    # Ten digits at most before converting: a long run of digits is refused, not parsed.
+    shaped = digits.isascii() and digits.isdigit() and len(digits) <= 10
+    if not shaped or not 1 <= int(digits) <= MAX_VERSION:
+        raise Invalid(
+            f'If-Match must name one version as an entity tag, such as "3" (1 to {MAX_VERSION})',
+            field=HEADER,
+        )
+    return int(digits)
 
 
 def etag_matches(raw: str | None, version: int) -> bool:
-    """Whether an ``If-None-Match`` value (``*``, one tag or a list) names ``version``."""
+    """Whether an ``If-None-Match`` value (``*``, one tag or a list) names ``version``
+    (weak comparison, as RFC 9110 asks of If-None-Match)."""
     if raw is None:
         return False
     if raw.strip() == "*":
@@ -37,6 +55,6 @@ def expected_version(in_body: int | None, if_match: str | None) -> int:
     if version is None:
         raise VersionRequired(
             "send expected_version in the body or the version in If-Match",
-            field="expected_version",
+            field="body.expected_version",
         )
     return version

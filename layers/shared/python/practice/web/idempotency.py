@@ -69,7 +69,7 @@ def in_flight_responses() -> dict[int | str, dict[str, Any]]:
 def refuse_key(value: str | None, why: str) -> None:
     """Refuse an Idempotency-Key where the action does not apply one (never ignore it)."""
     if value is not None:
-        raise Invalid(f"this action takes no {HEADER}: {why}", field=HEADER)
+        raise Invalid(f"this action takes no {HEADER}: {why}", field=f"header.{HEADER}")
 
 
 async def idempotency_key(request: Request, value: str | None) -> IdempotencyKey | None:

@@ -19,9 +19,11 @@ from practice.errors import (
     Invalid,
     Malformed,
     NotFound,
+    PreconditionFailed,
     TooLarge,
     Unauthenticated,
     Unavailable,
+    UnsupportedMediaType,
     VersionRequired,
 )
 from practice.model import Model
@@ -35,7 +37,9 @@ STATUS_OF: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
     TooLarge: 413,
+    UnsupportedMediaType: 415,
     Invalid: 422,
     VersionRequired: 428,
     Unavailable: 503,
