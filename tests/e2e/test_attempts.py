@@ -412,16 +412,7 @@ def test_a_trainee_cannot_score_but_their_manager_can(
 # -- statistics and maintenance ----------------------------------------------
 
 
-def test_statistics_of_the_attempts_scenario(call, world: World) -> None:
-    manager = world.users["manager_a"]
-    attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
-    reply = call(attempt_event("GET", attempt["id"], manager, "stats", query={"type": "stats"}))
-    assert reply.status == 200
-    assert reply.body["scenario_id"] == str(world.scenarios["a"])
-    assert reply.body["total_attempts"] >= 1
-    assert {"in_progress_attempts", "completed_attempts", "median_score", "completion_rate"} <= set(
-        reply.body
-    )
+# The statistics' figures: tests/e2e/test_attempt_statistics.py.
 
 
 def test_active_attempts_for_coaches_only(call, world: World) -> None:
