@@ -97,6 +97,7 @@ class World:
     """Two orgs with admins, managers, teams and trainees, and their scenarios."""
 
     orgs: dict[str, uuid.UUID] = field(default_factory=dict)
+    org_names: dict[str, str] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     scenarios: dict[str, uuid.UUID] = field(default_factory=dict)
     assignments: dict[str, uuid.UUID] = field(default_factory=dict)
@@ -120,9 +121,10 @@ def build_world(admin_url: str) -> World:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for org_key, people in members.items():
             clerk_org = f"org_{org_key}_{tag}"
+            world.org_names[org_key] = f"Org {org_key.upper()} {tag}"
             org_id = conn.execute(
                 "insert into orgs (clerk_org_id, name) values (%s, %s) returning id",
-                [clerk_org, f"Org {org_key.upper()} {tag}"],
+                [clerk_org, world.org_names[org_key]],
             ).fetchone()[0]
             world.orgs[org_key] = org_id
             for name, role, manager in people:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,11 +42,12 @@ def _recording_path(database: MigratedDatabase, attempt_id: str) -> str | None:
 
 
 def test_a_presigned_post_uploads_to_s3_and_confirm_records_the_path(
-    call, world: World, database: MigratedDatabase
+    call, world: World, database: MigratedDatabase, attempts_app
 ) -> None:
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
     request = {"content_type": "audio/wav", "size_bytes": len(AUDIO)}
+    requested_at = datetime.now(UTC)
     reply = call(attempt_event("POST", attempt["id"], trainee, "upload", request))
     assert reply.status == 201
     presigned = reply.body
@@ -58,7 +60,12 @@ def test_a_presigned_post_uploads_to_s3_and_confirm_records_the_path(
     assert ["content-length-range", 1, presigned["max_bytes"]] in conditions
     assert {"Content-Type": "audio/wav"} in conditions
     assert ["starts-with", "$key", prefix] in conditions
-    assert policy["expiration"]
+    # The policy lapses when the answer says, the configured lifetime from now
+    # (S3 writes whole seconds).
+    expires_at = datetime.fromisoformat(presigned["expires_at"])
+    assert abs(datetime.fromisoformat(policy["expiration"]) - expires_at) < timedelta(seconds=2)
+    lifetime = timedelta(seconds=attempts_app.settings.upload_url_expiry_seconds)
+    assert timedelta(0) <= expires_at - (requested_at + lifetime) < timedelta(seconds=5)
 
     uploaded = _post(presigned, AUDIO, "audio/wav")
     assert uploaded.status_code in (200, 204), uploaded.text
@@ -206,9 +213,11 @@ def test_another_container_never_serves_a_stale_version_or_a_wrong_304(
             container.db.close()
 
 
-def test_cached_state_is_never_served_to_a_viewer_who_cannot_see_it(call, world: World) -> None:
+def test_cached_info_is_never_served_to_a_viewer_who_cannot_see_it(call, world: World) -> None:
+    # Info, not state: state is never cached, so a read of it could not show a
+    # cache keyed too coarsely.
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
-    assert call(attempt_event("GET", attempt["id"], trainee, "state")).status == 200
+    assert call(attempt_event("GET", attempt["id"], trainee, "info")).status == 200
     teammate = world.users["trainee_a2"]
-    assert call(attempt_event("GET", attempt["id"], teammate, "state")).status == 404
+    assert call(attempt_event("GET", attempt["id"], teammate, "info")).status == 404

@@ -132,8 +132,7 @@ def test_state_has_an_etag_and_if_none_match_gives_304(call, world: World) -> No
     attempt = start(call, trainee, world.scenarios["a"])
     reply = call(attempt_event("GET", attempt["id"], trainee, "state"))
     assert reply.status == 200
-    assert reply.body["id"] == attempt["id"]
-    assert {"answers", "auto_save_data", "version", "started_at", "updated_at"} <= set(reply.body)
+    assert reply.body == attempt  # nothing happened since the start answered it
     assert reply.headers["etag"] == '"1"'
     reply = call(
         attempt_event("GET", attempt["id"], trainee, "state", headers={"If-None-Match": '"1"'})
@@ -141,19 +140,35 @@ def test_state_has_an_etag_and_if_none_match_gives_304(call, world: World) -> No
     assert reply.status == 304
     default = call(attempt_event("GET", attempt["id"], trainee, None))
     assert default.status == 200
-    assert default.body["version"] == 1
+    assert default.body == attempt
 
 
-def test_info_joins_scenario_assignment_and_trainee(call, world: World) -> None:
+def test_info_joins_scenario_assignment_and_trainee(
+    call, world: World, database: MigratedDatabase
+) -> None:
     trainee = world.users["trainee_a1"]
-    attempt = start(call, trainee, world.scenarios["a"], assignment_id=str(world.assignments["a1"]))
+    scenario, assignment = world.scenarios["a"], world.assignments["a1"]
+    attempt = start(call, trainee, scenario, assignment_id=str(assignment))
     reply = call(attempt_event("GET", attempt["id"], world.users["manager_a"], "info"))
     assert reply.status == 200
-    assert reply.body["scenario"]["difficulty"] == "beginner"
-    assert reply.body["scenario"]["title"].startswith("Cold call a")
-    assert reply.body["assignment"]["required"] is True
-    assert reply.body["assignment"]["due_at"]
+    title, category, due_at = owner_row(
+        database,
+        "select s.title, s.category, a.due_at from scenarios s, assignments a"
+        " where s.id = %s and a.id = %s",
+        [scenario, assignment],
+    )
+    assert reply.body["scenario"] == {
+        "id": str(scenario),
+        "title": title,
+        "difficulty": "beginner",
+        "category": category,
+    }
+    assignment_info = reply.body["assignment"]
+    assert (assignment_info["id"], assignment_info["required"]) == (str(assignment), True)
+    assert datetime.fromisoformat(assignment_info["due_at"]) == due_at
     assert reply.body["trainee"] == {"user_id": trainee.user_id, "display_name": "Trainee A1"}
+    same = ("id", "status", "started_at", "ended_at", "duration_seconds", "submitted_at")
+    assert {k: reply.body[k] for k in same} == {k: attempt[k] for k in same}
 
 
 # -- save --------------------------------------------------------------------
@@ -348,12 +363,22 @@ def test_submit_ends_the_attempt_once_and_moves_counters_once(
     trainee = world.users["trainee_a2"]
     scenario = world.scenarios["builtin"]
     attempt = start(call, trainee, scenario)
+    # Begun ten minutes ago, so the duration cannot pass as 0: what the
+    # statement's greatest(0, …) answers for a start or end time gone wrong.
+    owner_row(
+        database,
+        "update scenario_attempts set started_at = now() - interval '600 seconds'"
+        " where id = %s returning id",
+        [attempt["id"]],
+    )
     before = _counters(database, trainee, scenario)
     first = call(attempt_event("POST", attempt["id"], trainee, "submit", {}))
     assert first.status == 200
     assert first.body["status"] == "completed"
-    assert first.body["ended_at"]
-    assert first.body["duration_seconds"] >= 0
+    started = datetime.fromisoformat(first.body["started_at"])
+    ended = datetime.fromisoformat(first.body["ended_at"])
+    assert timedelta(seconds=600) <= ended - started < timedelta(seconds=660)
+    assert first.body["duration_seconds"] == round((ended - started).total_seconds())
     again = call(attempt_event("POST", attempt["id"], trainee, "submit", {}))
     assert again.status == 200
     assert again.body == first.body
@@ -419,56 +444,116 @@ def test_a_trainee_cannot_score_but_their_manager_can(
 # -- statistics and maintenance ----------------------------------------------
 
 
-def test_statistics_of_the_attempts_scenario(call, world: World) -> None:
-    manager = world.users["manager_a"]
-    attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
-    reply = call(attempt_event("GET", attempt["id"], manager, "stats", query={"type": "stats"}))
-    assert reply.status == 200
-    assert reply.body["scenario_id"] == str(world.scenarios["a"])
-    assert reply.body["total_attempts"] >= 1
-    assert {"in_progress_attempts", "completed_attempts", "median_score", "completion_rate"} <= set(
-        reply.body
-    )
+# The statistics' figures: tests/e2e/test_attempt_statistics.py.
 
 
-def test_active_attempts_for_coaches_only(call, world: World) -> None:
-    trainee = world.users["trainee_a1"]
-    attempt = start(call, trainee, world.scenarios["a"])
-    reply = call(
-        attempt_event(
-            "GET", attempt["id"], world.users["manager_a"], "stats", query={"type": "active"}
-        )
+@pytest.fixture
+def own_scenario(database: MigratedDatabase, world: World) -> uuid.UUID:
+    """A scenario of org A of this test alone, so every attempt on it is the test's."""
+    (scenario_id,) = owner_row(
+        database,
+        "insert into scenarios (org_id, title, description, role, difficulty, instructions,"
+        " context, visibility) values (%s, %s, 'd', 'sales', 'beginner', 'i', 'c', 'org')"
+        " returning id",
+        [world.orgs["a"], f"Own {uuid.uuid4().hex[:8]}"],
     )
-    assert reply.status == 200
-    mine = [a for a in reply.body["attempts"] if a["attempt_id"] == attempt["id"]]
-    assert len(mine) == 1
-    assert mine[0]["idle_minutes"] >= 0
-    reply = call(attempt_event("GET", attempt["id"], trainee, "stats", query={"type": "active"}))
+    return scenario_id
+
+
+def _idle_attempt(
+    database: MigratedDatabase,
+    user: User,
+    scenario: uuid.UUID,
+    *,
+    last_activity: timedelta | None = None,
+    updated: timedelta = timedelta(0),
+    status: str = "in_progress",
+) -> str:
+    """An attempt whose last activity (or, without one, last update) lies that long ago."""
+    (attempt_id,) = owner_row(
+        database,
+        "insert into scenario_attempts (org_id, clerk_user_id, scenario_id, status,"
+        " last_activity_at, updated_at) values (%s, %s, %s, %s, now() - %s::interval,"
+        " now() - %s::interval) returning id::text",
+        [user.org_id, user.user_id, scenario, status, last_activity, updated],
+    )
+    return attempt_id
+
+
+def test_active_attempts_show_each_ones_idle_minutes_most_idle_first(
+    call, world: World, database: MigratedDatabase, own_scenario: uuid.UUID
+) -> None:
+    """Idle since the last activity, else since the last update (floored to whole
+    minutes); a manager sees their team's, an admin the org's, a trainee nothing."""
+    a1, a2, a3 = (world.users[n] for n in ("trainee_a1", "trainee_a2", "trainee_a3"))
+    quiet = _idle_attempt(database, a1, own_scenario, last_activity=timedelta(minutes=17.5))
+    untouched = _idle_attempt(database, a2, own_scenario, updated=timedelta(minutes=42.25))
+    fresh = _idle_attempt(database, a1, own_scenario)
+    _idle_attempt(database, a1, own_scenario, updated=timedelta(hours=5), status="completed")
+    # Trainee A3 is manager A2's: manager A does not see this one.
+    other_team = _idle_attempt(database, a3, own_scenario, last_activity=timedelta(minutes=90))
+    query = {"type": "active"}
+
+    def active(viewer: str) -> list[tuple[str, str, int]]:
+        reply = call(attempt_event("GET", fresh, world.users[viewer], "stats", query=query))
+        assert reply.status == 200, reply.body
+        assert reply.body["scenario_id"] == str(own_scenario)
+        return [
+            (a["attempt_id"], a["display_name"], a["idle_minutes"]) for a in reply.body["attempts"]
+        ]
+
+    team = [(untouched, "Trainee A2", 42), (quiet, "Trainee A1", 17), (fresh, "Trainee A1", 0)]
+    assert active("manager_a") == team
+    assert active("admin_a") == [(other_team, "Trainee A3", 90), *team]
+    reply = call(attempt_event("GET", fresh, a1, "stats", query=query))
     assert reply.status == 403
 
 
-def test_optimization_and_optimize_for_admins_only(call, world: World) -> None:
+def test_optimization_and_optimize_for_admins_only(call, world: World, attempts_app) -> None:
     admin, manager = world.users["admin_a"], world.users["manager_a"]
+    org, cache = world.orgs["a"], attempts_app.cache
     attempt = start(call, world.users["trainee_a1"], world.scenarios["a"])
     reply = call(
         attempt_event("GET", attempt["id"], admin, "stats", query={"type": "optimization"})
     )
     assert reply.status == 200
-    assert {"cache", "pool", "breaker"} <= set(reply.body)
-    assert reply.body["breaker"]["state"] == "closed"
+    # This container's own figures, as they stand once the report is made.
+    settings = attempts_app.settings
+    assert reply.body["cache"] == cache.stats(org)
+    assert reply.body["pool"] | {"pool_size": None} == {
+        "pool_min": settings.db_pool_min,
+        "pool_max": settings.db_pool_max,
+        "pool_size": None,
+    }
+    assert 1 <= reply.body["pool"]["pool_size"] <= settings.db_pool_max
+    assert reply.body["breaker"] == {
+        "state": "closed",
+        "consecutive_failures": 0,
+        "threshold": settings.breaker_failure_threshold,
+        "open_seconds": settings.breaker_first_open_seconds,
+    }
     forbidden = call(
         attempt_event("GET", attempt["id"], manager, "stats", query={"type": "optimization"})
     )
     assert forbidden.status == 403
-    preload = {"operation": "preload", "attempt_ids": [attempt["id"], str(uuid.uuid4())]}
+    missing = str(uuid.uuid4())
+    preload = {"operation": "preload", "attempt_ids": [attempt["id"], missing]}
     reply = call(attempt_event("PATCH", attempt["id"], admin, "optimize", preload))
     assert reply.status == 200
-    assert (reply.body["preloaded"], len(reply.body["not_found"])) == (1, 1)
+    assert reply.body == {"operation": "preload", "preloaded": 1, "not_found": [missing]}
+    before = cache.stats(org)
+    assert call(attempt_event("GET", attempt["id"], admin, "info")).status == 200
+    after = cache.stats(org)
+    # Preloaded, as it said: the info is served from the cache.
+    assert (after["hits"], after["misses"]) == (before["hits"] + 1, before["misses"])
+
+    size = cache.stats(org)["size"]
     reply = call(
         attempt_event("PATCH", attempt["id"], admin, "optimize", {"operation": "clear_cache"})
     )
     assert reply.status == 200
-    assert reply.body["cleared"] >= 1
+    assert reply.body == {"operation": "clear_cache", "cleared": size}
+    assert cache.stats(org)["size"] == 0
     assert (
         call(
             attempt_event("PATCH", attempt["id"], manager, "optimize", {"operation": "clear_cache"})
@@ -525,8 +610,8 @@ ACTIONS = [
 ]
 
 
-# A trainee is refused active monitoring by role (403) before any lookup, so
-# that one pair is covered by test_active_attempts_for_coaches_only instead.
+# A trainee is refused active monitoring by role (403) before any lookup, so that
+# one pair is covered by test_active_attempts_show_each_ones_idle_minutes_most_idle_first.
 INTRUSIONS = [
     (intruder, *action)
     for intruder in ("admin_b", "trainee_a2")
