@@ -112,7 +112,7 @@ CASES = [
     attempt("post-activity-trainee", 201, "POST", "activity", TRAINEE, body=[{"event_type": "call_started", "payload": {"source": "web"}}, {"event_type": "answer_changed", "payload": {"question": "q1"}}]),
     attempt("post-activity-unknown-type", 422, "POST", "activity", TRAINEE, body=[{"event_type": "teleported"}]),
     attempt("post-batch-moved", 308, "POST", "batch", TRAINEE, body={}),
-    attempt("post-missing-action", 422, "POST", None, TRAINEE, body={}),
+    attempt("post-missing-action", 405, "POST", None, TRAINEE, body={}),
     Case("post-start-base64-body", 201, "POST", "/attempts", "/attempts", TRAINEE, body={"scenario_id": SCENARIO}, base64_body=True),
     Case("post-start-invalid-json", 400, "POST", "/attempts", "/attempts", TRAINEE, body="{not json"),
     Case("post-start-malformed-body", 422, "POST", "/attempts", "/attempts", TRAINEE, body={"scenario_id": "nope"}),

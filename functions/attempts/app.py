@@ -1,10 +1,10 @@
 """The consolidated attempt endpoint: wiring of routes to the `practice` domain.
 
-Routes are ``async def`` although psycopg blocks: Lambda hands a container one
-request at a time, so blocking the event loop costs nothing, while a plain
-``def`` route would hop to Starlette's thread pool on every request. Where many
-requests share a process (the local gateway, the concurrency tests), each
-thread runs its own loop (``ensure_event_loop``).
+Each route is declared once (``practice.web.routes``): what it reads, answers and
+refuses, and seed 004's ``?action=`` form of its URL. Endpoints are ``async def``
+although psycopg blocks: Lambda hands a container one request at a time, so
+blocking the event loop costs nothing, while a plain ``def`` would hop to a
+thread pool on every request.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Request, Response
-from fastapi.responses import RedirectResponse
 from psycopg import Connection
+from pydantic import Field
+from starlette.responses import Response
 
 from practice.attempts.models import (
     ActiveAttempts,
@@ -37,38 +37,37 @@ from practice.attempts.models import (
 from practice.attempts.recordings import RecordingService
 from practice.attempts.service import AttemptService
 from practice.cache import TenantCache
-from practice.cache_admin import CacheAdmin, CacheCleared, CachePreloaded, CacheReport, Optimize
+from practice.cache_admin import (
+    CacheAdmin,
+    CacheCleared,
+    CachePreloaded,
+    CacheReport,
+    ClearCache,
+    Optimize,
+    Preload,
+    optimize_operation,
+)
 from practice.config import get_settings
 from practice.db import Database
 from practice.directory import Member, describe_member
 from practice.health import HealthReport, health_report
 from practice.idempotency import Idempotency
 from practice.web import (
-    Callers,
+    ETAG,
+    LOCATION,
+    Call,
     In,
+    PrincipalOf,
+    Reply,
     RouteParams,
-    create_app,
+    create_api,
     create_handler,
     etag,
     etag_matches,
     expected_version,
-    json_body,
-    json_response,
-    parameters,
-    problem_responses,
-    read_body,
-    read_json,
-    read_params,
-    request_body,
-    validate_body,
 )
-from practice.web.idempotency import (
-    REPLAY_HEADER,
-    KeyHeader,
-    in_flight_responses,
-    refuse_key,
-    respond_once,
-)
+from practice.web.etags import IF_MATCH_PATTERN
+from practice.web.routes import RETRY_AFTER, OneOf
 
 settings = get_settings()
 db = Database(settings)
@@ -77,175 +76,230 @@ cache = TenantCache(maxsize=settings.cache_max_entries)
 attempts = AttemptService(db, cache, settings)
 recordings = RecordingService(db, cache, settings)
 cache_admin = CacheAdmin(db, attempts)
-idempotency = Idempotency(db, settings.idempotency_ttl_seconds)
-app = create_app(
+api = create_api(
     title="Practice attempts API",
     max_body_bytes=settings.max_body_bytes,
-    public_paths=frozenset({"/health"}),
+    principal_of=PrincipalOf(db, cache, settings),
+    idempotency=Idempotency(db, settings.idempotency_ttl_seconds),
 )
-callers = Callers(db, cache, settings)
-WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+
+AttemptId = Annotated[UUID, In("path", "attemptId")]
 
 
-@app.get(
+class OfAttempt(RouteParams):
+    attempt_id: AttemptId
+
+
+class StateParams(RouteParams):
+    attempt_id: AttemptId
+    if_none_match: Annotated[
+        str | None,
+        In("header", "If-None-Match"),
+        Field(description="ETags (or *): 304 when one names the version"),
+    ] = None
+
+
+class StatsParams(RouteParams):
+    attempt_id: AttemptId
+    kind: Annotated[
+        Literal["stats", "active", "optimization"],
+        In("query", "type"),
+        Field(description="the scenario's statistics, its active attempts, or the cache"),
+    ] = "stats"
+
+
+class SaveParams(RouteParams):
+    attempt_id: AttemptId
+    if_match: Annotated[
+        str | None,
+        In("header", "If-Match"),
+        Field(pattern=IF_MATCH_PATTERN, description='the version the save builds on, as "3"'),
+    ] = None
+
+
+@api.get(
     "/health",
-    responses={200: json_body(HealthReport), 503: json_body(HealthReport, description="down")},
+    public=True,
+    replies=[Reply(200, HealthReport), Reply(503, HealthReport, [RETRY_AFTER], "down")],
 )
-async def get_health() -> Response:
+async def get_health(call: Call[None, None]) -> Response:
     """Whether the function and its database serve (no authentication)."""
     report = health_report(db)
     if report.status == "ok":
-        return json_response(report)
-    return json_response(report, 503, {"Retry-After": str(db.breaker.retry_after())})
+        return call.reply(200, report)
+    return call.reply(503, report, {"Retry-After": str(db.breaker.retry_after())})
 
 
-@app.get("/me", responses={200: json_body(Member)} | problem_responses(401, 403, 404, 503))
-async def get_me(request: Request) -> Response:
+@api.get("/me", replies=[Reply(200, Member)], errors=(404,))
+async def get_me(call: Call[None, None]) -> Response:
     """The caller's principal, org and role as the database knows them."""
-    return json_response(describe_member(db, callers(request)))
+    return call.reply(200, describe_member(db, call.principal))
 
 
-# Routes take the Request and read their parameters in one step (practice.web.params).
-class StartParams(RouteParams):
-    idempotency_key: KeyHeader = None
-
-
-class ReadParams(RouteParams):
-    attempt_id: Annotated[UUID, In("path", "attemptId")]
-    action: Annotated[Literal["state", "info", "stats"], In("query", "action")] = "state"
-    stats_type: Annotated[Literal["stats", "active", "optimization"], In("query", "type")] = "stats"
-    if_none_match: Annotated[str | None, In("header", "If-None-Match")] = None
-
-
-class ActParams(RouteParams):
-    attempt_id: Annotated[UUID, In("path", "attemptId")]
-    action: Annotated[Literal["activity", "submit", "upload", "batch"], In("query", "action")]
-    idempotency_key: KeyHeader = None
-
-
-class ChangeParams(RouteParams):
-    attempt_id: Annotated[UUID, In("path", "attemptId")]
-    action: Annotated[Literal["save", "optimize"], In("query", "action")]
-    if_match: Annotated[str | None, In("header", "If-Match")] = None
-
-
-@app.post(
+@api.post(
     "/attempts",
-    status_code=201,
-    responses={201: json_body(AttemptState) | {"headers": REPLAY_HEADER}}
-    | problem_responses(400, 401, 403, 413, 422, 503)
-    | in_flight_responses(),
-    openapi_extra=request_body(StartAttempt) | parameters(StartParams),
+    body=StartAttempt,
+    replies=[Reply(201, AttemptState, [LOCATION, ETAG], "started")],
+    errors=(404, 409),
+    idempotent=True,
 )
-async def start_attempt(request: Request) -> Response:
-    """Start an attempt on a scenario of the caller's org."""
-    principal = callers(request)
-    key = read_params(request, StartParams).idempotency_key
-    body = await read_body(request, StartAttempt)
+async def start_attempt(call: Call[None, StartAttempt]) -> Response:
+    """Start an attempt on a scenario of the caller's org (or a built-in one)."""
 
     def respond(conn: Connection | None) -> Response:
-        state = attempts.start(principal, body, conn)
+        state = attempts.start(call.principal, call.body, conn)
         headers = {"Location": f"/attempts/{state.id}", "ETag": etag(state.version)}
-        return json_response(state, 201, headers)
+        return call.reply(201, state, headers)
 
-    return await respond_once(idempotency, request, principal, key, respond)
+    return await call.once(respond)
 
 
-@app.get(
+@api.get(
     "/attempts/{attemptId}",
-    responses={
-        200: json_body(AttemptState, AttemptInfo, ScenarioStatistics, ActiveAttempts, CacheReport),
-        304: {"description": "If-None-Match names the current version"},
-    }
-    | problem_responses(401, 403, 404, 422, 503),
-    openapi_extra=parameters(ReadParams),
+    params=StateParams,
+    replies=[
+        Reply(200, AttemptState, [ETAG]),
+        Reply(304, None, [ETAG], "the version is unchanged"),
+    ],
+    errors=(404,),
+    action="state",
 )
-async def read_attempt(request: Request) -> Response:
-    """`?action=state|info|stats[&type=stats|active|optimization]`."""
-    principal = callers(request)
-    asked = read_params(request, ReadParams)
-    attempt_id, action, stats_type = asked.attempt_id, asked.action, asked.stats_type
-    if action == "info":
-        return json_response(attempts.info(principal, attempt_id))
-    if action == "stats" and stats_type == "active":
-        return json_response(attempts.active(principal, attempt_id))
-    if action == "stats" and stats_type == "optimization":
-        return json_response(cache_admin.report(principal, attempt_id))
-    if action == "stats":
-        return json_response(attempts.statistics(principal, attempt_id))
-    state = attempts.state(principal, attempt_id)
-    if etag_matches(asked.if_none_match, state.version):
-        return Response(status_code=304, headers={"ETag": etag(state.version)})
-    return json_response(state, headers={"ETag": etag(state.version)})
+async def attempt_state(call: Call[StateParams, None]) -> Response:
+    """The attempt's working state: drafts, timing and the version a save builds on."""
+    state = attempts.state(call.principal, call.params.attempt_id)
+    headers = {"ETag": etag(state.version)}
+    if etag_matches(call.params.if_none_match, state.version):
+        return call.reply(304, None, headers)
+    return call.reply(200, state, headers)
 
 
-@app.post(
+@api.get(
+    "/attempts/{attemptId}/info",
+    params=OfAttempt,
+    replies=[Reply(200, AttemptInfo)],
+    errors=(404,),
+    action="info",
+)
+async def attempt_info(call: Call[OfAttempt, None]) -> Response:
+    """The attempt with its scenario, assignment and trainee."""
+    return call.reply(200, attempts.info(call.principal, call.params.attempt_id))
+
+
+@api.get(
+    "/attempts/{attemptId}/stats",
+    params=StatsParams,
+    replies=[Reply(200, ScenarioStatistics | ActiveAttempts | CacheReport)],
+    errors=(404,),
+    action="stats",
+)
+async def attempt_statistics(call: Call[StatsParams, None]) -> Response:
+    """Statistics of the attempt's scenario (type=stats), its attempts in progress
+    (active: coaches), or this container's cache for the org (optimization: admins)."""
+    principal, attempt_id = call.principal, call.params.attempt_id
+    if call.params.kind == "active":
+        return call.reply(200, attempts.active(principal, attempt_id))
+    if call.params.kind == "optimization":
+        return call.reply(200, cache_admin.report(principal, attempt_id))
+    return call.reply(200, attempts.statistics(principal, attempt_id))
+
+
+@api.patch(
     "/attempts/{attemptId}",
-    responses={
-        200: json_body(AttemptResult, RecordingConfirmed) | {"headers": REPLAY_HEADER},
-        201: json_body(ActivityLogged, UploadTicket, description="activity logged, upload")
-        | {"headers": REPLAY_HEADER},
-        308: {"description": "action=batch moved to POST /attempts/batch"},
-    }
-    | WRITE_ERRORS
-    | in_flight_responses(),
-    openapi_extra=request_body(ActivityBody, SubmitAttempt, RequestUpload, ConfirmUpload)
-    | parameters(ActParams),
+    params=SaveParams,
+    body=SaveAttempt,
+    replies=[Reply(200, SavedDraft, [ETAG], "saved")],
+    errors=(404, 409, 428),
+    action="save",
 )
-async def act_on_attempt(request: Request) -> Response:
-    """`?action=activity|submit|upload` (`batch` moved to `/attempts/batch`)."""
-    principal = callers(request)
-    asked = read_params(request, ActParams)
-    attempt_id, action, key = asked.attempt_id, asked.action, asked.idempotency_key
-    if action == "batch":
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/attempts/batch", 308)
-    if action == "activity":
-        events = (await read_body(request, ActivityBody)).events
-
-        def log(conn: Connection | None) -> Response:
-            return json_response(attempts.log_activity(principal, attempt_id, events, conn), 201)
-
-        return await respond_once(idempotency, request, principal, key, log)
-    if action == "submit":
-        body = await read_body(request, SubmitAttempt)
-
-        def respond(conn: Connection | None) -> Response:
-            result = attempts.submit(principal, attempt_id, body, conn).result
-            return json_response(result, headers={"ETag": etag(result.version)})
-
-        return await respond_once(idempotency, request, principal, key, respond)
-    refuse_key(key, "an upload is safe to repeat without one")
-    document = await read_json(request)
-    if isinstance(document, dict) and document.get("step") == "confirm":
-        confirm = validate_body(document, ConfirmUpload)
-        return json_response(recordings.confirm_upload(principal, attempt_id, confirm))
-    upload = validate_body(document, RequestUpload)
-    return json_response(recordings.request_upload(principal, attempt_id, upload), 201)
-
-
-@app.patch(
-    "/attempts/{attemptId}",
-    responses={200: json_body(SavedDraft, CacheCleared, CachePreloaded)}
-    | WRITE_ERRORS
-    | problem_responses(428),
-    openapi_extra=request_body(SaveAttempt, Optimize) | parameters(ChangeParams),
-)
-async def change_attempt(request: Request) -> Response:
-    """`?action=save|optimize`."""
-    principal = callers(request)
-    asked = read_params(request, ChangeParams)
-    if asked.action == "optimize":
-        return json_response(cache_admin.optimize(principal, await read_body(request, Optimize)))
-    body = await read_body(request, SaveAttempt)
+async def save_attempt(call: Call[SaveParams, SaveAttempt]) -> Response:
+    """Autosave the drafts on the version they build on (expected_version or If-Match)."""
+    body = call.body
     draft = Draft(
         answers=body.answers,
         auto_save_data=body.auto_save_data,
-        expected_version=expected_version(body.expected_version, asked.if_match),
+        expected_version=expected_version(body.expected_version, call.params.if_match),
     )
-    saved = attempts.save(principal, asked.attempt_id, draft)
-    return json_response(saved, headers={"ETag": etag(saved.version)})
+    saved = attempts.save(call.principal, call.params.attempt_id, draft)
+    return call.reply(200, saved, {"ETag": etag(saved.version)})
 
+
+@api.patch(
+    "/attempts/{attemptId}/optimize",
+    params=OfAttempt,
+    body=OneOf((ClearCache, Preload), optimize_operation),
+    replies=[Reply(200, CacheCleared | CachePreloaded)],
+    errors=(404,),
+    action="optimize",
+)
+async def optimize_cache(call: Call[OfAttempt, Optimize]) -> Response:
+    """Clear the org's share of this container's cache, or preload attempts' info (admins)."""
+    return call.reply(200, cache_admin.optimize(call.principal, call.params.attempt_id, call.body))
+
+
+@api.post(
+    "/attempts/{attemptId}/activity",
+    params=OfAttempt,
+    body=ActivityBody,
+    replies=[Reply(201, ActivityLogged, description="logged")],
+    errors=(404, 409),
+    idempotent=True,
+    action="activity",
+)
+async def log_activity(call: Call[OfAttempt, ActivityBody]) -> Response:
+    """Append events to the attempt's activity log (its owner, while in progress)."""
+    principal, attempt_id, events = call.principal, call.params.attempt_id, call.body.events
+    return await call.once(
+        lambda conn: call.reply(201, attempts.log_activity(principal, attempt_id, events, conn))
+    )
+
+
+@api.post(
+    "/attempts/{attemptId}/submit",
+    params=OfAttempt,
+    body=SubmitAttempt,
+    replies=[Reply(200, AttemptResult, [ETAG], "ended, scored, or the stored result")],
+    errors=(404, 409),
+    idempotent=True,
+    action="submit",
+)
+async def submit_attempt(call: Call[OfAttempt, SubmitAttempt]) -> Response:
+    """End the attempt, clean it up (a coach: status abandoned, nothing else) or
+    score it once completed (a coach); a repeat answers the stored result."""
+
+    def respond(conn: Connection | None) -> Response:
+        result = attempts.submit(call.principal, call.params.attempt_id, call.body, conn).result
+        return call.reply(200, result, {"ETag": etag(result.version)})
+
+    return await call.once(respond)
+
+
+def _upload_step(document: object) -> type[RequestUpload] | type[ConfirmUpload]:
+    confirming = isinstance(document, dict) and document.get("step") == "confirm"
+    return ConfirmUpload if confirming else RequestUpload
+
+
+@api.post(
+    "/attempts/{attemptId}/upload",
+    params=OfAttempt,
+    body=OneOf((RequestUpload, ConfirmUpload), _upload_step),
+    replies=[
+        Reply(201, UploadTicket, description="a presigned POST for the recording"),
+        Reply(200, RecordingConfirmed, description="the recording, checked and recorded"),
+    ],
+    errors=(404, 409),
+    action="upload",
+)
+async def upload_recording(call: Call[OfAttempt, RequestUpload | ConfirmUpload]) -> Response:
+    """Step 1: a presigned S3 POST for the recording; step 2 (step: confirm): check
+    the uploaded object and record it on the attempt."""
+    principal, attempt_id = call.principal, call.params.attempt_id
+    if isinstance(call.body, ConfirmUpload):
+        return call.reply(200, recordings.confirm_upload(principal, attempt_id, call.body))
+    return call.reply(201, recordings.request_upload(principal, attempt_id, call.body))
+
+
+api.moved("POST", "/attempts/{attemptId}", action="batch", to="/attempts/batch")
 
 handler = create_handler(
-    app, budget_seconds=settings.request_budget_seconds, base_path=settings.api_base_path
+    api.app, budget_seconds=settings.request_budget_seconds, base_path=settings.api_base_path
 )

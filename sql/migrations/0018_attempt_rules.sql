@@ -421,8 +421,10 @@ begin
                                else a.ended_at end,
                submitted_at = case when j.verdict = 'ended' then now() else a.submitted_at end,
                ended_by = case when j.verdict = 'ended' then p_user_id else a.ended_by end,
+               -- From the end the attempt records (a call may have ended it earlier).
                duration_seconds = case when j.verdict = 'ended'
-                   then greatest(0, round(extract(epoch from now() - a.started_at)))::int
+                   then greatest(0, round(extract(epoch from coalesce(a.ended_at, now())
+                                                             - a.started_at)))::int
                    else a.duration_seconds end,
                answers = coalesce(j.answers, a.answers),
                transcript_text = coalesce(j.transcript_text, a.transcript_text),

@@ -97,13 +97,14 @@ def test_an_if_match_that_names_no_version_is_422_naming_the_header(
 
 
 def test_a_weak_if_match_never_matches(call, world: World) -> None:
-    # RFC 9110: If-Match compares strongly, so W/"1" fails even at version 1.
+    # RFC 9110: If-Match compares strongly, so W/"1" fails even at version 1;
+    # it names no version to build on, and is refused as such.
     trainee = world.users["trainee_a1"]
     attempt = start(call, trainee, world.scenarios["a"])
     body = {"answers": {"q": 1}}
     headers = {"If-Match": 'W/"1"'}
     reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", body, headers=headers))
-    assert reply.status == 412
+    assert reply.status == 422
     assert reply.problem["errors"][0]["field"] == "header.If-Match"
     headers = {"If-Match": '"1"'}
     reply = call(attempt_event("PATCH", attempt["id"], trainee, "save", body, headers=headers))

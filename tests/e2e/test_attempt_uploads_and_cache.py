@@ -103,8 +103,7 @@ def test_an_upload_request_outside_the_limits_is_refused_before_signing(call, wo
 def strict_uploads(attempts_app) -> RecordingService:
     """The recording service with a 1 KiB recording limit, sharing the function's
     pool, so an oversized file is cheap to make."""
-    settings = attempts_app.settings.model_copy(update={"recording_max_bytes": 1024})
-    return RecordingService(attempts_app.db, TenantCache(), settings)
+    return RecordingService(attempts_app.db, TenantCache(), attempts_app.settings, max_bytes=1024)
 
 
 def attempts_of(recordings: RecordingService) -> AttemptService:

@@ -11,7 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from practice.batch.models import MAX_BATCH_ITEMS
 from practice.errors import Unavailable
+from practice.web.contract import build_contract
 from tests.conftest import MigratedDatabase
 from tests.e2e.conftest import Reply
 from tests.support import User, World, http_event
@@ -377,21 +379,18 @@ def test_an_unknown_operation_is_422_naming_the_allowed_ones(call_batch, world: 
         assert name in error["message"]
 
 
-def test_more_items_than_the_limit_is_422_naming_it(
-    call_batch, batch_app, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(batch_app.settings, "batch_max_items", 3)
-    ids = [str(uuid.uuid4()) for _ in range(4)]
+def test_more_items_than_the_limit_is_422_naming_it(call_batch, world: World) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(MAX_BATCH_ITEMS + 1)]
     reply = call_batch(batch_event(world.users["trainee_a1"], "multiple_states", ids))
     assert reply.status == 422
-    assert (reply.problem["errors"][0]["field"], reply.problem["limit"]) == ("body.data", 3)
-    assert "at most 3" in reply.problem["detail"]
+    assert (reply.problem["errors"][0]["field"], reply.problem["limit"]) == ("body.data", 100)
+    assert "at most 100" in reply.problem["detail"]
 
 
-def test_the_default_limit_is_100() -> None:
-    from practice.config import Settings
-
-    assert Settings().batch_max_items == 100
+def test_the_limit_a_client_reads_is_the_one_enforced(batch_app) -> None:
+    schemas = build_contract(batch_app.api, title="batch")["components"]["schemas"]
+    for operation in ("BatchSave", "MultipleStates", "BatchActivity", "ValidateAttempts"):
+        assert schemas[operation]["properties"]["data"]["maxItems"] == MAX_BATCH_ITEMS
 
 
 def test_the_same_attempt_twice_in_a_save_is_422_naming_it(

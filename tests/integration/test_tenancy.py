@@ -24,7 +24,7 @@ from practice.attempts.models import (
 from practice.attempts.recordings import RecordingService
 from practice.attempts.service import AttemptService
 from practice.cache import TenantCache
-from practice.cache_admin import CacheAdmin, Optimize
+from practice.cache_admin import CacheAdmin, Preload
 from practice.config import Settings
 from practice.db import Database
 from practice.errors import Conflict, DomainError, Forbidden, NotFound
@@ -226,11 +226,11 @@ def test_preloading_another_orgs_attempt_loads_nothing(
     owner_services: Services, attempts: Attempts
 ) -> None:
     principal = _org_b_callers(attempts.world)["org B's admin"]
-    preloaded = owner_services.cache_admin.optimize(
-        principal, Optimize(operation="preload", attempt_ids=[attempts.practising])
-    )
-    assert preloaded.preloaded == 0
-    assert preloaded.not_found == [attempts.practising]
+    preload = Preload(operation="preload", attempt_ids=[attempts.practising])
+    # Asked through another org's attempt, and naming it: neither is found.
+    with pytest.raises(NotFound):
+        owner_services.cache_admin.optimize(principal, attempts.practising, preload)
+    assert owner_services.attempts.cache.stats(principal.org_id)["size"] == 0
 
 
 # Refusals inside org A, as the Lambda runs (RLS applies): (caller, action, error).

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import Response
+from starlette.responses import Response
 
 from dev.invoke import LambdaContext
 from practice.runtime import logger
-from practice.web import create_app, create_handler
+from practice.web import Call, Reply, create_api, create_handler
 from tests.support import http_event
 
 pytestmark = pytest.mark.unit
@@ -22,14 +22,14 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(scope="module")
 def handler() -> Any:
-    app = create_app(title="probe", max_body_bytes=1024)
+    api = create_api(title="probe", max_body_bytes=1024, principal_of=lambda _request: None)
 
-    @app.get("/ping")
-    async def ping() -> Response:
+    @api.get("/ping", public=True, replies=[Reply(204)])
+    async def ping(_call: Call[None, None]) -> Response:
         logger.warning("pinged")
         return Response(status_code=204)
 
-    return create_handler(app, budget_seconds=5)
+    return create_handler(api.app, budget_seconds=5)
 
 
 @pytest.fixture

@@ -11,19 +11,35 @@ from pydantic import ConfigDict, Field
 
 from practice.attempts.service import AttemptService
 from practice.db import Database
-from practice.errors import Invalid
 from practice.identity import Principal, Role
 from practice.model import Model
 
 
-class Optimize(Model):
-    """`PATCH /attempts/{id}?action=optimize` (admins): clear the org's cache, or
-    preload the info of attempts (states are never cached: they carry versions)."""
+class ClearCache(Model):
+    """`PATCH /attempts/{id}/optimize` (admins): clear the org's share of the cache."""
 
     model_config = ConfigDict(extra="forbid")
 
-    operation: Literal["clear_cache", "preload"]
-    attempt_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    operation: Literal["clear_cache"]
+
+
+class Preload(Model):
+    """`PATCH /attempts/{id}/optimize` (admins): preload the info of attempts
+    (states are never cached: they carry versions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["preload"]
+    attempt_ids: list[UUID] = Field(min_length=1, max_length=100)
+
+
+type Optimize = ClearCache | Preload
+
+
+def optimize_operation(document: object) -> type[ClearCache] | type[Preload]:
+    """Which optimize body a document is, by its ``operation``."""
+    preloading = isinstance(document, dict) and document.get("operation") == "preload"
+    return Preload if preloading else ClearCache
 
 
 class CacheStats(Model):
@@ -74,14 +90,15 @@ class CacheAdmin:
         cache = self.attempts.cache.stats(principal.org_id)
         return CacheReport(cache=CacheStats.model_validate(cache), **self.db.stats())
 
-    def optimize(self, principal: Principal, body: Optimize) -> CacheCleared | CachePreloaded:
-        """Clear the org's cache or preload attempt info into it (admins)."""
+    def optimize(
+        self, principal: Principal, attempt_id: UUID, body: Optimize
+    ) -> CacheCleared | CachePreloaded:
+        """Clear the org's cache or preload attempt info into it (admins, asked
+        through an attempt of their org, as for the report: another org's is 404)."""
         principal.require(Role.ADMIN)
-        if body.operation == "clear_cache":
-            self.db.enter(principal)  # still an admin of this org, as of now
+        self.attempts.state(principal, attempt_id)  # and still an admin of it, as of now
+        if isinstance(body, ClearCache):
             return CacheCleared(cleared=self.attempts.cache.clear_org(principal.org_id))
-        if not body.attempt_ids:
-            raise Invalid("preload needs attempt_ids", field="body.attempt_ids")
         found = {info.id for info in self.attempts.preload_info(principal, body.attempt_ids)}
         missing = [i for i in body.attempt_ids if i not in found]
         return CachePreloaded(preloaded=len(found), not_found=missing)

@@ -69,19 +69,12 @@ class Settings(BaseSettings):
     api_base_path: str = ""
     authorized_parties: list[str] = Field(default_factory=list)
 
-    # Batch operations: items per request (seed 004 sets none; a bound keeps one
-    # statement's locks and the response size in proportion). Idempotency-Key
-    # records live this long (the IETF draft suggests at least 24 h).
-    batch_max_items: int = Field(default=100, ge=1)
+    # Idempotency-Key records live this long (the IETF draft suggests at least 24 h).
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
 
     # Storage
     uploads_bucket: str = "practice-local-uploads"
     s3_endpoint_url: str | None = None
-    recording_max_bytes: int = 200 * 1024 * 1024
-    recording_content_types: list[str] = Field(
-        default_factory=lambda: ["audio/mpeg", "audio/wav", "audio/webm", "audio/ogg", "audio/mp4"]
-    )
     upload_url_expiry_seconds: int = 900
 
     def conninfo(self) -> str:

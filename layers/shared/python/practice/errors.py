@@ -51,8 +51,12 @@ class VersionRequired(DomainError):
     """A conditional write came without the version it is conditional on."""
 
 
-class PreconditionFailed(DomainError):
-    """A condition the request set (If-Match) is false whatever the resource holds."""
+class MethodNotAllowed(DomainError):
+    """The path serves other methods (``allow`` names them)."""
+
+    def __init__(self, detail: str, *, allow: list[str]) -> None:
+        super().__init__(detail)
+        self.allow = allow
 
 
 class UnsupportedMediaType(DomainError):

@@ -4,19 +4,19 @@ pydantic) and typed results."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import AliasChoices, AwareDatetime, BeforeValidator, ConfigDict, Field
 
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType, Verdict
-from practice.model import Model
+from practice.model import Document, Model
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
-Document = dict[str, Any]
 UUID_TEXT = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RECORDING_KEY_PATTERN = rf"^recordings/{UUID_TEXT}/{UUID_TEXT}/{UUID_TEXT}\.[a-z0-9.+-]{{1,20}}$"
+# A score as a coach sends it: a JSON number from 0 to 100, never a string.
+Score = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 # A version as a client sends it: a JSON integer within PostgreSQL's integer,
 # never a string or a boolean that happens to convert.
 Version = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
@@ -44,7 +44,12 @@ class SaveAttempt(_Strict):
 
     answers: Document | None = None
     auto_save_data: Document | None = None
+    # Documented as required: the schema cannot say "or If-Match", and a save
+    # without a version is refused (428). A client of the HTTP preconditions may
+    # leave it out and send If-Match instead.
     expected_version: Version | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["expected_version"]})
 
 
 class Draft(Model):
@@ -93,9 +98,7 @@ class SubmitAttempt(_Strict):
     status: Literal["completed", "abandoned"] = "completed"
     answers: Document | None = None
     transcript_text: str | None = None
-    score: Decimal | None = Field(
-        default=None, ge=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False
-    )
+    score: Score | None = None
     score_breakdown: Document | None = None
     kpis: Document | None = None
     feedback_text: str | None = None
@@ -108,12 +111,19 @@ class SubmitAttempt(_Strict):
         return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
 
 
+# What a recording may be: part of the contract, so a client knows before it
+# uploads (the confirm step checks the object against the same).
+RecordingType = Literal["audio/mpeg", "audio/wav", "audio/webm", "audio/ogg", "audio/mp4"]
+RECORDING_TYPES: tuple[str, ...] = get_args(RecordingType)
+RECORDING_MAX_BYTES = 200 * 1024 * 1024
+
+
 class RequestUpload(_Strict):
-    """`POST /attempts/{id}?action=upload` step 1: ask for a presigned POST."""
+    """`POST /attempts/{id}/upload` step 1: ask for a presigned POST."""
 
     step: Literal["request"] = "request"
-    content_type: str = Field(min_length=3, max_length=100)
-    size_bytes: int = Field(strict=True, gt=0)
+    content_type: RecordingType
+    size_bytes: int = Field(strict=True, gt=0, le=RECORDING_MAX_BYTES)
 
 
 class ConfirmUpload(_Strict):

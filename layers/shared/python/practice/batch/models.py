@@ -14,13 +14,16 @@ from practice.attempts.models import (
     AttemptResult,
     AttemptState,
     AttemptStatus,
-    Document,
 )
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS
-from practice.model import Model
+from practice.model import Document, Model
 
 Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
+# Items per request (seed 004 sets none): a bound keeps one statement's locks
+# and the answer in proportion. Part of the contract (maxItems); a request over
+# it is refused naming the limit (practice.batch.service).
+MAX_BATCH_ITEMS = 100
 
 
 class _Strict(Model):
@@ -30,11 +33,16 @@ class _Strict(Model):
 # -- inputs -------------------------------------------------------------------
 
 
+def _items(**constraints: Any) -> Any:
+    # maxItems is documented here and enforced by the service, which names the limit.
+    return Field(min_length=1, json_schema_extra={"maxItems": MAX_BATCH_ITEMS}, **constraints)
+
+
 class BatchEnvelope(_Strict):
-    """Any batch request, before its items are read: the operation names the item shape."""
+    """A batch request whose operation is none of the five: refused naming them."""
 
     operation: Operation
-    data: list[Any] = Field(min_length=1)
+    data: list[Any] = _items()
 
 
 class SaveItem(_Strict):
@@ -64,28 +72,28 @@ class BatchSave(_Strict):
     """`batch_save`: autosave many attempts, each on its own expected version."""
 
     operation: Literal["batch_save"]
-    data: list[SaveItem] = Field(min_length=1)
+    data: list[SaveItem] = _items()
 
 
 class MultipleStates(_Strict):
     """`multiple_states`: the working states of many attempts."""
 
     operation: Literal["multiple_states"]
-    data: list[UUID] = Field(min_length=1)
+    data: list[UUID] = _items()
 
 
 class BatchActivity(_Strict):
     """`batch_activity` (seed 004's batch_log_attempt_activity)."""
 
     operation: Literal["batch_activity"]
-    data: list[ActivityItem] = Field(min_length=1)
+    data: list[ActivityItem] = _items()
 
 
 class ValidateAttempts(_Strict):
     """`validate` (seed 004's validate_multiple_attempts): can each be submitted?"""
 
     operation: Literal["validate"]
-    data: list[UUID] = Field(min_length=1)
+    data: list[UUID] = _items()
 
 
 def _bare_id_as_item(value: Any) -> Any:
@@ -103,7 +111,7 @@ class BatchSubmit(_Strict):
     """`batch_submit` (seed 004's batch_submit_attempts): ids, or items with a status."""
 
     operation: Literal["batch_submit"]
-    data: list[SubmitEntry] = Field(min_length=1)
+    data: list[SubmitEntry] = _items()
 
 
 BatchRequest = BatchSave | MultipleStates | BatchActivity | ValidateAttempts | BatchSubmit
@@ -198,3 +206,9 @@ class BatchResult(Model):
     operation: Operation
     results: list[Outcome]
     summary: BatchSummary
+
+
+def batch_operation(document: object) -> type[BatchRequest] | type[BatchEnvelope]:
+    """The request model a batch body names by its ``operation``."""
+    operation = document.get("operation") if isinstance(document, dict) else None
+    return REQUESTS.get(operation, BatchEnvelope) if isinstance(operation, str) else BatchEnvelope

@@ -7,7 +7,7 @@ so ownership, in-progress, version, activity types and the tenant filter are
 the single endpoint's, from the same home. Each item is judged on its own: one
 item's conflict never blocks another's save.
 
-Whole-request refusals: more items than ``batch_max_items``, and the same
+Whole-request refusals: more items than ``MAX_BATCH_ITEMS``, and the same
 attempt twice in a write (``batch_save``, ``batch_activity``, ``batch_submit``):
 two writes of one attempt in one statement would judge both against the same
 version, so the request is refused naming the ids rather than applying one
@@ -26,6 +26,7 @@ from psycopg import Connection
 from practice.attempts.models import Draft, SubmitAttempt
 from practice.attempts.service import AttemptService
 from practice.batch.models import (
+    MAX_BATCH_ITEMS,
     ActivityOutcome,
     BatchActivity,
     BatchRequest,
@@ -91,7 +92,7 @@ class BatchService:
         )
 
     def _check_size(self, request: BatchRequest) -> None:
-        limit = self.settings.batch_max_items
+        limit = MAX_BATCH_ITEMS
         if len(request.data) > limit:
             raise Invalid(
                 f"a batch holds at most {limit} items; this one has {len(request.data)}",

@@ -13,7 +13,6 @@ import math
 from functools import lru_cache
 from typing import Any
 
-from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 
 from practice.errors import Invalid, Malformed
@@ -62,19 +61,41 @@ def _find_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
     return None
 
 
+class DuplicateKey(ValueError):
+    """An object names the same member twice (RFC 8259 leaves its meaning open)."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise DuplicateKey(repeated)
+    return document
+
+
 def parse_json(raw: bytes) -> Any:
-    """The body as JSON (None when empty); ``Malformed`` when it is not JSON,
-    ``Invalid`` naming the place of a value the database could not store."""
+    """The body as JSON (None when empty); ``Malformed`` when it is not JSON or an
+    object repeats a member, ``Invalid`` naming the place of a value the database
+    could not store."""
     if not raw:
         return None
     try:
-        document = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+        document = json.loads(
+            raw,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+            object_pairs_hook=_unique_members,
+        )
     except RecursionError as exc:
         raise Malformed("the body is nested too deeply") from exc
     except UnicodeDecodeError as exc:
         raise Malformed(f"the body is not UTF-8 (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise Malformed(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from exc
+    except DuplicateKey as exc:
+        # Which of two values to take would be a guess: refused, naming the member.
+        raise Malformed(f"the body names the member {str(exc)[:100]!r} more than once") from exc
     except ValueError as exc:
         # Out-of-range numbers and the like; the interpreter's own words (such
         # as its integer-digits limit) are no business of the client's.
@@ -112,14 +133,3 @@ def validate_body[M](document: Any, model: type[M] | Any) -> M:
         return adapter_for(model).validate_python(document)
     except ValidationError as exc:
         raise invalid_from(exc.errors(), ("body",)) from exc
-
-
-async def read_json(request: Request) -> Any:
-    """The body as JSON PostgreSQL accepts (``parse_json``), for a route that
-    validates it in more than one step."""
-    return parse_json(await request.body())
-
-
-async def read_body[M](request: Request, model: type[M] | Any) -> M:
-    """The JSON body validated against ``model`` (a class or a union of classes)."""
-    return validate_body(await read_json(request), model)

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from practice.errors import Invalid, PreconditionFailed, VersionRequired
+from practice.errors import Invalid, VersionRequired
 
 # Versions are positive PostgreSQL integers.
 MAX_VERSION = 2_147_483_647
-HEADER = "header.If-Match"
+
+
+def _up_to(limit: int) -> str:
+    """A regular expression of the decimal numbers 1 to ``limit``, no leading zero."""
+    digits = str(limit)
+
+    def rest(count: int) -> str:
+        return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+    alternatives = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"]
+    for i, digit in enumerate(digits):
+        low, high = (1 if i == 0 else 0), int(digit) - 1
+        if high >= low:
+            span = str(low) if low == high else f"[{low}-{high}]"
+            alternatives.append(f"{digits[:i]}{span}{rest(len(digits) - i - 1)}")
+    return "|".join([*alternatives, digits])
+
+
+_VERSION = _up_to(MAX_VERSION)
+# One strong entity tag naming a version ("3"; a bare 3 is read the same). A weak
+# tag (W/"3") never matches under If-Match's strong comparison, and * or a list
+# names no version to build on: none of them fits.
+IF_MATCH_PATTERN = f'^(?:"(?:{_VERSION})"|(?:{_VERSION}))$'
+_FIELD = "header.If-Match"
 
 
 def etag(version: int) -> str:
@@ -15,27 +38,18 @@ def etag(version: int) -> str:
 
 
 def version_from_if_match(raw: str | None) -> int | None:
-    """The version an ``If-Match`` value names: one strong entity tag (``"3"``; a
-    bare ``3`` is read the same). A weak tag (``W/"3"``) never matches, since
-    If-Match compares strongly; ``*``, lists and anything but a version are refused."""
+    """The version an ``If-Match`` value names (``IF_MATCH_PATTERN``)."""
     if raw is None:
         return None
-    value = raw.strip()
-    if value.startswith("W/"):
-        raise PreconditionFailed(
-            "If-Match compares entity tags strongly, and a weak tag never matches; send the"
-            ' strong ETag ("3")',
-            field=HEADER,
-        )
-    digits = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
-    # Ten digits at most before converting: a long run of digits is refused, not parsed.
-    shaped = digits.isascii() and digits.isdigit() and len(digits) <= 10
-    if not shaped or not 1 <= int(digits) <= MAX_VERSION:
+    digits = raw.strip().strip('"')
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10):
         raise Invalid(
-            f'If-Match must name one version as an entity tag, such as "3" (1 to {MAX_VERSION})',
-            field=HEADER,
+            'If-Match must name one version as a strong entity tag, such as "3"', field=_FIELD
         )
-    return int(digits)
+    version = int(digits)
+    if not 1 <= version <= MAX_VERSION:
+        raise Invalid(f"If-Match must name a version from 1 to {MAX_VERSION}", field=_FIELD)
+    return version
 
 
 def etag_matches(raw: str | None, version: int) -> bool:

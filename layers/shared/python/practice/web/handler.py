@@ -8,11 +8,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from mangum.handlers.api_gateway import HTTPGateway
 from mangum.types import Scope
+from starlette.types import ASGIApp
 
 from practice.runtime import entry_point
 from practice.web.problems import PROBLEM_JSON
@@ -58,7 +58,7 @@ def gateway_request_id(event: Any) -> str | None:
 
 
 def create_handler(
-    app: FastAPI, *, budget_seconds: float, base_path: str = ""
+    app: ASGIApp, *, budget_seconds: float, base_path: str = ""
 ) -> Callable[[dict, Any], dict]:
     """The Lambda entry point of an ASGI app (payload format 2.0)."""
     ensure_event_loop()  # before Mangum, which otherwise asks for a loop that is not there

@@ -1,5 +1,6 @@
 """``Idempotency-Key`` on the wire (IETF draft-ietf-httpapi-idempotency-key-header):
-the header, the request's fingerprint, and replies replayed as responses.
+the header, the fingerprint of the request as its route read it, and replies
+replayed as responses.
 
 Only successful replies are stored: a refusal (4xx) rolls its transaction back
 with the key, so a retry is judged again rather than told the old refusal.
@@ -7,12 +8,15 @@ with the key, so a retry is judged again rather than told the old refusal.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request, Response
 from psycopg import Connection
-from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from practice.errors import Invalid
 from practice.idempotency import (
@@ -24,83 +28,74 @@ from practice.idempotency import (
     request_hash,
 )
 from practice.identity import Principal
-from practice.web.params import In
-from practice.web.problems import problem_response, problem_responses
+from practice.web.problems import problem_response
+
+if TYPE_CHECKING:
+    from practice.web.routes import Call
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-
-# A field of a route's parameters (``RouteParams``): documents the header in the
-# contract and bounds it (visible ASCII and spaces, as a header value and a text
-# column both accept).
-KeyHeader = Annotated[
-    str | None,
-    In("header", HEADER),
-    Field(
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        pattern=r"^[ -~]+$",
-        description="Makes a retried write safe: the same key and request within 24 h "
-        "replay the first response (with Idempotent-Replayed: true); the same key with "
-        "another request is 422; while the first is running, 409 with Retry-After.",
-    ),
-]
-
-# The replayed header on success answers, and the in-flight 409, for `responses=`.
-REPLAY_HEADER = {
-    REPLAYED: {
-        "description": "true when the response replays the first one sent for this key",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-}
+_FIELD = f"header.{HEADER}"
+# Visible ASCII and spaces, as a header value and a text column both accept.
+KEY_PATTERN = r"^[ -~]+$"
+_KEY = re.compile(KEY_PATTERN)
+KEY_DESCRIPTION = (
+    "Makes a retried write safe: the same key and request within 24 h replay the first"
+    " answer (with Idempotent-Replayed: true); the same key with another request is 422;"
+    " while the first is running, 409 with Retry-After."
+)
 
 
-def in_flight_responses() -> dict[int | str, dict[str, Any]]:
-    """The 409 of a key still in flight, documented with its Retry-After."""
-    documented = problem_responses(409)
-    documented[409]["description"] = (
-        "the attempt changed or has ended; or a request with this Idempotency-Key "
-        "is still running (Retry-After says when to retry)"
-    )
-    documented[409]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
-    return documented
-
-
-def refuse_key(value: str | None, why: str) -> None:
-    """Refuse an Idempotency-Key where the action does not apply one (never ignore it)."""
-    if value is not None:
-        raise Invalid(f"this action takes no {HEADER}: {why}", field=f"header.{HEADER}")
-
-
-async def idempotency_key(request: Request, value: str | None) -> IdempotencyKey | None:
-    """The request's key with its fingerprint (method, path, query, body)."""
+def idempotency_key(request: Request, takes_key: bool) -> str | None:
+    """The request's Idempotency-Key where the route takes one; refused (422) where
+    it does not, rather than ignored, and when it is not a usable key."""
+    value = request.headers.get(HEADER)
     if value is None:
         return None
-    query = "&".join(sorted(request.url.query.split("&"))) if request.url.query else ""
-    fingerprint = request_hash(request.method, request.url.path, query, await request.body())
-    return IdempotencyKey(value, fingerprint)
+    if not takes_key:
+        raise Invalid(f"this operation takes no {HEADER}: it is safe to repeat", field=_FIELD)
+    if not 1 <= len(value) <= MAX_KEY_LENGTH or not _KEY.match(value):
+        raise Invalid(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters", field=_FIELD
+        )
+    return value
+
+
+def fingerprint(call: Call[Any, Any]) -> str:
+    """What the request asks, as its route read it: the operation, its parameters
+    and body after validation, in a canonical form. The same request spelled
+    differently (key order, letter case of an id, the seed form of the URL)
+    replays; two that act differently never share one."""
+    params = call.params.model_dump(mode="json") if call.params is not None else None
+    body = call.body.model_dump(mode="json", exclude_unset=True) if call.body is not None else None
+    canonical = json.dumps({"params": params, "body": body}, sort_keys=True, separators=(",", ":"))
+    return request_hash(call.operation.method, call.operation.path, canonical)
+
+
+@dataclass
+class Idempotent:
+    """A keyed request's key, bound to the container's key store."""
+
+    store: Idempotency
+    principal: Principal
+    key: str
+
+    def once(
+        self, call: Call[Any, Any], respond: Callable[[Connection | None], Response]
+    ) -> Response:
+        """``respond`` once per key: its response, or the first one's replayed."""
+        key = IdempotencyKey(self.key, fingerprint(call))
+        try:
+            answer = self.store.once(self.principal, key, respond, _stored)
+        except KeyInFlight as exc:
+            # A conflict the client resolves by waiting: hence Retry-After.
+            headers = {"Retry-After": str(exc.retry_after)}
+            return problem_response(409, exc.detail, headers, instance=call.request.url.path)
+        if isinstance(answer, StoredReply):
+            return Response(answer.body, answer.status_code, answer.headers | {REPLAYED: "true"})
+        return answer
 
 
 def _stored(response: Response) -> StoredReply:
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
     return StoredReply(response.status_code, bytes(response.body).decode(), headers)
-
-
-async def respond_once(
-    idempotency: Idempotency,
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    respond: Callable[[Connection | None], Response],
-) -> Response:
-    """``respond`` once per key: its response, or the first one's replayed."""
-    try:
-        answer = idempotency.once(principal, await idempotency_key(request, key), respond, _stored)
-    except KeyInFlight as exc:
-        # A conflict the client resolves by waiting: hence Retry-After.
-        headers = {"Retry-After": str(exc.retry_after)}
-        return problem_response(409, exc.detail, headers, instance=request.url.path)
-    if isinstance(answer, StoredReply):
-        headers = answer.headers | {REPLAYED: "true"}
-        return Response(answer.body, answer.status_code, headers)
-    return answer

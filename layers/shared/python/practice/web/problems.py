@@ -1,16 +1,13 @@
 """RFC 9457 problem documents: how each domain error becomes an HTTP answer, and
-how the OpenAPI contract describes them."""
+the members a problem may carry, all declared."""
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from functools import reduce
 from http import HTTPStatus
 from typing import Any
 
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field
+from starlette.responses import JSONResponse
 
 from practice.errors import (
     Conflict,
@@ -18,8 +15,8 @@ from practice.errors import (
     Forbidden,
     Invalid,
     Malformed,
+    MethodNotAllowed,
     NotFound,
-    PreconditionFailed,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -36,8 +33,8 @@ STATUS_OF: dict[type[DomainError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    MethodNotAllowed: 405,
     Conflict: 409,
-    PreconditionFailed: 412,
     TooLarge: 413,
     UnsupportedMediaType: 415,
     Invalid: 422,
@@ -57,122 +54,75 @@ def status_of(error: DomainError) -> int:
 class FieldError(Model):
     """One invalid part of the request."""
 
-    field: str = Field(description="where: body.<path>, query.<name>, path.<name>, or a header")
+    field: str = Field(description="where: body.<path>, query.<name>, path.<name> or header.<Name>")
     message: str
 
 
 class Problem(Model):
-    """An RFC 9457 problem document. Some carry more members, such as
-    ``current_version`` on a version conflict."""
+    """An RFC 9457 problem document. Besides the standard members, some carry
+    where the resource stands or which fields the refusal is about."""
 
-    model_config = ConfigDict(extra="allow")
+    # Every member is declared (a client's types must know them all), and the
+    # optional ones are sent only when they apply.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=False)
 
-    type: str = "about:blank"
-    title: str
+    type: str = Field(description="always about:blank: the status says the kind")
+    title: str = Field(description="the status's phrase")
     status: int
-    detail: str
-    instance: str | None = None
-    errors: list[FieldError] | None = None
+    detail: str = Field(description="what went wrong, for a person")
+    instance: str = Field(description="the path of the request")
+    errors: list[FieldError] | None = Field(
+        default=None, description="each invalid part of the request (422, and refusals naming one)"
+    )
+    current_version: int | None = Field(
+        default=None, description="the version the attempt is at (409)"
+    )
+    status_value: str | None = Field(default=None, description="the attempt's status (409)")
+    fields: list[str] | None = Field(
+        default=None, description="the fields an ended attempt can no longer change (409)"
+    )
+    limit: int | None = Field(default=None, description="the limit a request went over (422)")
+    duplicates: list[str] | None = Field(
+        default=None, description="ids named more than once in one write batch (422)"
+    )
+
+
+class GatewayMessage(Model):
+    """What API Gateway answers by itself (its authorizer, its limits, a failed
+    function): ``{"message": "Unauthorized"}`` and the like, as application/json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
 
 
 def problem_response(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    instance: str,
+    **extra: Any,
 ) -> JSONResponse:
-    """A response carrying a problem document."""
+    """A response carrying a problem document (members that do not apply left out)."""
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        **extra,
+        "instance": instance,
+        **{name: value for name, value in extra.items() if value is not None},
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def domain_error_response(error: DomainError, instance: str) -> JSONResponse:
     """The problem response of a domain error."""
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+    headers = None
+    if isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, MethodNotAllowed):
+        headers = {"Allow": ", ".join(error.allow)}
     return problem_response(
         status_of(error), error.detail, headers, instance=instance, **error.extra
     )
-
-
-_WHEN = {
-    400: "the body is not JSON, or a header is malformed",
-    401: "no verified identity came with the request",
-    403: "the caller's role or organization does not allow it",
-    404: "unknown, or not visible to the caller",
-    409: "the attempt changed (current_version tells where it stands) or has ended",
-    413: "the body is larger than the limit",
-    422: "a field is invalid; errors[] names each",
-    428: "a conditional write came without its version",
-    503: "the database is unavailable; retry after Retry-After seconds",
-}
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these error statuses, as problem+json."""
-    schema = {"$ref": "#/components/schemas/Problem"}
-    return {
-        status: {
-            "description": _WHEN.get(status, HTTPStatus(status).phrase),
-            "content": {PROBLEM_JSON: {"schema": schema}},
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}} if status == 503 else {},
-        }
-        for status in statuses
-    }
-
-
-# What the contract documents (bodies, parameters) is named by a marker and built
-# only when the contract is first asked for: a cold start should not build it.
-LAZY_SCHEMA = "x-practice-schema"
-_LAZY: dict[str, Callable[[], tuple[Any, dict[str, Any]]]] = {}
-
-
-def lazy_contract(key: str, build: Callable[[], tuple[Any, dict[str, Any]]]) -> dict[str, str]:
-    """A placeholder for what ``build()`` returns: the document's part and the
-    component schemas it refers to."""
-    _LAZY[key] = build
-    return {LAZY_SCHEMA: key}
-
-
-def schema_of(*models: type[BaseModel]) -> dict[str, str]:
-    """A placeholder for the JSON schema of a body that is one of ``models``."""
-
-    def build() -> tuple[dict[str, Any], dict[str, Any]]:
-        schema = TypeAdapter(reduce(operator.or_, models)).json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        return schema, schema.pop("$defs", {})
-
-    return lazy_contract("|".join(f"{m.__module__}.{m.__qualname__}" for m in models), build)
-
-
-def resolve_schemas(node: Any, components: dict[str, Any]) -> Any:
-    """``node`` with every placeholder replaced by what it stands for; the models
-    it refers to are added to ``components``."""
-    if isinstance(node, dict):
-        if LAZY_SCHEMA in node:
-            part, refers_to = _LAZY[node[LAZY_SCHEMA]]()
-            components.update(refers_to)
-            return part
-        return {key: resolve_schemas(value, components) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve_schemas(item, components) for item in node]
-    return node
-
-
-def request_body(*models: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON body that is one of ``models`` (routes
-    read their bodies themselves, with ``read_body``)."""
-    content = {"application/json": {"schema": schema_of(*models)}}
-    return {"requestBody": {"required": True, "content": content}}
-
-
-def json_body(*models: type[BaseModel], description: str = "OK") -> dict[str, Any]:
-    """A ``responses`` entry documenting a JSON answer that is one of ``models``
-    (routes return their own responses, so ``response_model`` would only document)."""
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": schema_of(*models)}},
-    }
