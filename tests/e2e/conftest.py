@@ -1,5 +1,6 @@
 """Fixtures for events fed through the functions' handlers: moto's S3 server
-over real HTTP, the attempts function module, and a caller that decodes responses."""
+over real HTTP, the attempts function module, a caller that decodes responses,
+and the local gateway serving every function over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from dev import tokens
+from dev.gateway import Gateway, GatewayServer, jwt_settings
 from dev.invoke import LambdaContext
 from dev.postgres import MigratedDatabase, free_port
+from dev.template import load_template
 
 UPLOADS_BUCKET = "practice-test-uploads"
 
@@ -93,3 +99,51 @@ def call(attempts_app: ModuleType) -> Callable[[dict[str, Any]], Reply]:
 def call_batch(batch_app: ModuleType) -> Callable[[dict[str, Any]], Reply]:
     """Call the batch handler with an event."""
     return lambda event: call_handler(batch_app, event)
+
+
+@dataclass(frozen=True)
+class Served:
+    """The running gateway, its HTTP client and the key/issuer/audience it trusts."""
+
+    url: str
+    client: httpx.Client
+    gateway: Gateway
+    keys: tokens.KeyPair
+    issuer: str
+    audience: str
+
+    def token(self, org: str, user: str, role: str, **claims: object) -> str:
+        """A token for ``user`` signed by the gateway's key, claims overridable."""
+        body = tokens.build_claims(
+            org=org, user=user, role=role, issuer=self.issuer, audience=self.audience
+        )
+        body.update(claims)
+        return tokens.sign(body, self.keys)
+
+
+@pytest.fixture(scope="module")
+def served(
+    database: MigratedDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The template's functions behind the local gateway on a free port, against
+    the test database, trusting a key pair of this module's own."""
+    template = load_template()
+    keys = tokens.load_keys(Path(tmp_path_factory.mktemp("jwt")))
+    # No test served here uploads: no moto; the S3 endpoint points at a closed
+    # port so nothing could reach AWS anyway.
+    overrides = {
+        "PRACTICE_DATABASE_URL": database.app_url,
+        "PRACTICE_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    gateway = Gateway.from_template(template, overrides=overrides, keys=keys, isolated=True)
+    server = GatewayServer(gateway, "127.0.0.1", 0).start()
+    issuer, audience = jwt_settings(template)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        try:
+            yield Served(server.url, client, gateway, keys, issuer, audience)
+        finally:
+            server.stop()
+            gateway.runtime.close()

@@ -7,67 +7,18 @@ from __future__ import annotations
 import secrets
 import socket
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from dev import tokens
-from dev.gateway import Gateway, GatewayServer, jwt_settings
+from dev.gateway import GatewayServer
 from dev.postgres import MigratedDatabase
 from dev.template import http_routes, load_template
+from tests.e2e.conftest import Served
 
 # In-process functions flush (disabled) metrics after every call; Powertools says so.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-@dataclass(frozen=True)
-class Served:
-    """The running gateway, its HTTP client and the key/issuer/audience it trusts."""
-
-    url: str
-    client: httpx.Client
-    gateway: Gateway
-    keys: tokens.KeyPair
-    issuer: str
-    audience: str
-
-    def token(self, org: str, user: str, role: str, **claims: object) -> str:
-        """A token for ``user`` signed by the gateway's key, claims overridable."""
-        body = tokens.build_claims(
-            org=org, user=user, role=role, issuer=self.issuer, audience=self.audience
-        )
-        body.update(claims)
-        return tokens.sign(body, self.keys)
-
-
-@pytest.fixture(scope="module")
-def served(
-    database: MigratedDatabase, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    template = load_template()
-    keys = tokens.load_keys(Path(tmp_path_factory.mktemp("jwt")))
-    # /health and /me never touch S3: no moto; the endpoint points at a closed
-    # port so nothing could reach AWS anyway.
-    overrides = {
-        "PRACTICE_DATABASE_URL": database.app_url,
-        "PRACTICE_S3_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    gateway = Gateway.from_template(template, overrides=overrides, keys=keys, isolated=True)
-    server = GatewayServer(gateway, "127.0.0.1", 0).start()
-    issuer, audience = jwt_settings(template)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        try:
-            yield Served(server.url, client, gateway, keys, issuer, audience)
-        finally:
-            server.stop()
-            gateway.runtime.close()
 
 
 @pytest.fixture(scope="module")
