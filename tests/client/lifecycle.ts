@@ -15,12 +15,15 @@ import type { paths } from "./generated/attempts.js";
 import type { paths as BatchPaths } from "./generated/batch.js";
 
 type Attempt = paths["/attempts/{attemptId}"];
+type Submit = paths["/attempts/{attemptId}/submit"];
 // The request bodies as the documents describe them, checked here rather than
 // only through openapi-fetch: its Writable<> wraps every object schema in an
 // intersection, which switches off TypeScript's weak-type check, so any array
 // would pass for an all-optional body such as SubmitAttempt.
-type ChangeBody = Attempt["patch"]["requestBody"]["content"]["application/json"];
-type ActBody = Attempt["post"]["requestBody"]["content"]["application/json"];
+type SaveBody = Attempt["patch"]["requestBody"]["content"]["application/json"];
+type ActivityBody =
+  paths["/attempts/{attemptId}/activity"]["post"]["requestBody"]["content"]["application/json"];
+type SubmitBody = Submit["post"]["requestBody"]["content"]["application/json"];
 
 /**
  * The header names a response's document declares. openapi-fetch hands back a
@@ -97,12 +100,8 @@ async function main(): Promise<void> {
   const path = { attemptId };
 
   // State: the same version the start answered.
-  const stateResult = await api.GET("/attempts/{attemptId}", {
-    params: { path, query: { action: "state" } },
-  });
+  const stateResult = await api.GET("/attempts/{attemptId}", { params: { path } });
   const state = answered("state", stateResult, 200);
-  // One path answers state, info or stats by ?action: the body is their union.
-  expect("auto_save_data" in state, `state: not an attempt state: ${JSON.stringify(state)}`);
   expectEqual(state.id, attemptId, "state id");
   expectEqual(state.version, started.version, "state version");
   type Stated = Attempt["get"]["responses"][200]["headers"];
@@ -110,39 +109,33 @@ async function main(): Promise<void> {
 
   // Save: only the fields the client has, against the version it read.
   const answers = { q1: "Discovery first, then the demo." };
-  const draft: ChangeBody = { expected_version: state.version, answers };
-  const saveResult = await api.PATCH("/attempts/{attemptId}", {
-    params: { path, query: { action: "save" } },
-    body: draft,
-  });
+  const draft: SaveBody = { expected_version: state.version, answers };
+  const saveResult = await api.PATCH("/attempts/{attemptId}", { params: { path }, body: draft });
   const saved = answered("save", saveResult, 200);
-  expect("version" in saved, `save: not a saved draft: ${JSON.stringify(saved)}`);
   expectEqual(saved.version, state.version + 1, "save version");
   type Saved = Attempt["patch"]["responses"][200]["headers"];
   expectEqual(header<Saved>(saveResult.response, "ETag"), `"${saved.version}"`, "save ETag");
 
   // Activity: the bare list the endpoint accepts beside {"events": [...]}.
-  const events: ActBody = [{ event_type: "call_started" }];
-  const activityResult = await api.POST("/attempts/{attemptId}", {
-    params: { path, query: { action: "activity" } },
+  const events: ActivityBody = [{ event_type: "call_started" }];
+  const activityResult = await api.POST("/attempts/{attemptId}/activity", {
+    params: { path },
     body: events,
   });
   const logged = answered("activity", activityResult, 201);
-  expect("inserted" in logged, `activity: not an activity count: ${JSON.stringify(logged)}`);
   expectEqual(logged.inserted, 1, "activity inserted");
 
   // Submit with nothing to add: it completes the attempt.
-  const nothingToAdd: ActBody = {};
-  const submitResult = await api.POST("/attempts/{attemptId}", {
-    params: { path, query: { action: "submit" } },
+  const nothingToAdd: SubmitBody = {};
+  const submitResult = await api.POST("/attempts/{attemptId}/submit", {
+    params: { path },
     body: nothingToAdd,
   });
   const submitted = answered("submit", submitResult, 200);
-  expect("status" in submitted, `submit: not an attempt result: ${JSON.stringify(submitted)}`);
   expectEqual(submitted.status, "completed", "submit status");
   // Activity leaves the version alone; completing moves it once.
   expectEqual(submitted.version, saved.version + 1, "submit version");
-  type Submitted = Attempt["post"]["responses"][200]["headers"];
+  type Submitted = Submit["post"]["responses"][200]["headers"];
   expectEqual(
     header<Submitted>(submitResult.response, "ETag"),
     `"${submitted.version}"`,

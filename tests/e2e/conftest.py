@@ -123,17 +123,16 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(
-    database: MigratedDatabase, tmp_path_factory: pytest.TempPathFactory
+    database: MigratedDatabase, moto_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """The template's functions behind the local gateway on a free port, against
-    the test database, trusting a key pair of this module's own."""
+    the test database and moto's S3, trusting a key pair of this module's own."""
     template = load_template()
     keys = tokens.load_keys(Path(tmp_path_factory.mktemp("jwt")))
-    # No test served here uploads: no moto; the S3 endpoint points at a closed
-    # port so nothing could reach AWS anyway.
     overrides = {
         "PRACTICE_DATABASE_URL": database.app_url,
-        "PRACTICE_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "PRACTICE_S3_ENDPOINT_URL": moto_url,
+        "PRACTICE_UPLOADS_BUCKET": UPLOADS_BUCKET,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

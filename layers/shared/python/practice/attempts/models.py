@@ -3,23 +3,44 @@ pydantic) and typed results."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import AliasChoices, AwareDatetime, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType, Verdict
-from practice.model import Document, Model
+from practice.model import JSON_INTEGER, Document, Model
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
 UUID_TEXT = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RECORDING_KEY_PATTERN = rf"^recordings/{UUID_TEXT}/{UUID_TEXT}/{UUID_TEXT}\.[a-z0-9.+-]{{1,20}}$"
+
+
+def _in_utc(value: datetime) -> datetime:
+    # PostgreSQL takes offsets up to 15:59, RFC 3339 up to 23:59: the instant
+    # travels in UTC. One that Python cannot hold in UTC lies beyond year 1 or
+    # 9999, outside any attempt's life: the earliest or latest instant stands
+    # for it, and the attempt's rule refuses it as such.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 # A score as a coach sends it: a JSON number from 0 to 100, never a string.
 Score = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 # A version as a client sends it: a JSON integer within PostgreSQL's integer,
 # never a string or a boolean that happens to convert.
-Version = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
+Version = Annotated[int, Field(ge=1, le=2_147_483_647), JSON_INTEGER]
 
 
 class _Strict(Model):
@@ -47,7 +68,7 @@ class SaveAttempt(_Strict):
     # Documented as required: the schema cannot say "or If-Match", and a save
     # without a version is refused (428). A client of the HTTP preconditions may
     # leave it out and send If-Match instead.
-    expected_version: Version | None = None
+    expected_version: Version = None  # type: ignore[assignment] (absent: If-Match)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["expected_version"]})
 
@@ -67,7 +88,7 @@ class ActivityEvent(_Strict):
     payload: Document = Field(default_factory=dict)
     # With a zone, so it means one instant whatever the server's time zone. When
     # it may fall (within the attempt's life) is the attempt's rule (0018).
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
 
 
 class ActivityBatch(_Strict):
@@ -123,7 +144,7 @@ class RequestUpload(_Strict):
 
     step: Literal["request"] = "request"
     content_type: RecordingType
-    size_bytes: int = Field(strict=True, gt=0, le=RECORDING_MAX_BYTES)
+    size_bytes: Annotated[int, Field(gt=0, le=RECORDING_MAX_BYTES), JSON_INTEGER]
 
 
 class ConfirmUpload(_Strict):

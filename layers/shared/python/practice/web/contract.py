@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema, to_jsonable_python
 
-from practice.model import JSON_VALUE, JSON_VALUE_SCHEMA, TEXT_PATTERN
+from practice.model import TEXT_PATTERN
 from practice.web.idempotency import HEADER as IDEMPOTENCY_KEY
 from practice.web.idempotency import KEY_DESCRIPTION, KEY_PATTERN
 from practice.web.params import wire
@@ -91,7 +91,6 @@ class _Schemas:
         self._wanted: list[tuple[Any, str, TypeAdapter[Any]]] = []
         self.generated: dict[tuple[Any, str], Any] = {}
         self.components: dict[str, Any] = {}
-        self.inlined: set[str] = set()
 
     def want(self, key: Any, kind: Any, mode: str) -> Any:
         self._wanted.append((key, mode, TypeAdapter(kind)))
@@ -114,9 +113,7 @@ class _Schemas:
         ref = schema.get("$ref")
         if ref is None:
             return schema
-        name = ref.rsplit("/", 1)[1]
-        self.inlined.add(name)
-        return self.components[name]
+        return self.components[ref.rsplit("/", 1)[1]]
 
 
 def _operation_entry(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
@@ -258,6 +255,46 @@ def _responses(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
     return responses
 
 
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[1]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
+
+
+def _renamed(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.rsplit("/", 1)[1] in names:
+            return {"$ref": _REF.format(model=names[ref.rsplit("/", 1)[1]])}
+        return {key: _renamed(value, names) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renamed(item, names) for item in node]
+    return node
+
+
+def _tidy(paths: dict[str, Any], components: dict[str, Any]) -> tuple[dict, dict]:
+    """Only the schemas the paths reach; a schema pydantic named "-Input" because
+    its answer form differed keeps its own name when only one form is reached."""
+    reached, frontier = set(), _refs(paths)
+    while frontier:
+        reached |= frontier
+        frontier = set().union(*(_refs(components[name]) for name in frontier)) - reached
+    kept = {name: components[name] for name in sorted(reached)}
+    forms = ("-Input", "-Output")
+    bases = [name.rsplit("-", 1)[0] for name in kept if name.endswith(forms)]
+    names = {
+        name: base
+        for name in kept
+        if name.endswith(forms)
+        and (base := name.rsplit("-", 1)[0]) not in kept
+        and bases.count(base) == 1
+    }
+    return _renamed(paths, names), {names.get(n, n): _renamed(v, names) for n, v in kept.items()}
+
+
 def build_contract(api: Api, *, title: str, version: str = "1.0.0") -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``'s routes."""
     schemas = _Schemas()
@@ -278,12 +315,7 @@ def build_contract(api: Api, *, title: str, version: str = "1.0.0") -> dict[str,
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation_entry(
             operation, schemas
         )
-    components = {
-        name: schema for name, schema in schemas.components.items() if name not in schemas.inlined
-    }
-    components[JSON_VALUE] = JSON_VALUE_SCHEMA
-    for name in ("Problem", "GatewayMessage"):
-        components.setdefault(name, schemas.of(name, "serialization"))
+    paths, components = _tidy(paths, schemas.components)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
