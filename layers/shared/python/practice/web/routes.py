@@ -251,11 +251,12 @@ class Api:
         key = (method, path)
         if key not in self._seed_forms:
             self._seed_forms[key] = {}
-            self.app.add_route(path, self._dispatcher(self._seed_forms[key]), methods=[method])
+            dispatch = self._dispatcher(path, self._seed_forms[key])
+            self.app.add_route(path, dispatch, methods=[method])
         return self._seed_forms[key]
 
     def _dispatcher(
-        self, actions: dict[str, Operation | str]
+        self, path: str, actions: dict[str, Operation | str]
     ) -> Callable[[Request], Awaitable[Response]]:
         readers: dict[str, Callable[[Request], Awaitable[Response]]] = {}
 
@@ -268,7 +269,7 @@ class Api:
             if not values and "" not in actions:
                 # No operation lives here without an action: as for any method a
                 # path does not serve, say which ones it does.
-                return self._not_allowed(request)
+                return self._not_allowed(request, path)
             chosen = actions.get(values[0] if values else "")
             if chosen is None:
                 named = ", ".join(sorted(a for a in actions if a))
@@ -281,9 +282,7 @@ class Api:
 
         return dispatch
 
-    def _not_allowed(self, request: Request) -> Response:
-        route = request.scope.get("route")
-        path = getattr(route, "path", request.url.path)
+    def _not_allowed(self, request: Request, path: str) -> Response:
         methods = sorted({o.method for o in self.operations if o.path == path})
         raise MethodNotAllowed(
             f"{request.method} {path} needs an action; this path serves {', '.join(methods)}",
