@@ -186,7 +186,7 @@ def _raw_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator[C
     """The same statements as the app role, with their context (practice_enter),
     pipelined into one round trip: what the handler sends, without the handler."""
     from practice.attempts.service import SAVE_DRAFTS, STATES, SUBMIT
-    from practice.db import ENTER
+    from practice.core.db import ENTER
 
     org = people["org_id"]
 

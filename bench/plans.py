@@ -37,7 +37,7 @@ select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.assignment_id, a.status
 
 def _ways(app_url: str, people: dict[str, Any], ids: list) -> dict[str, Callable[[int], object]]:
     from practice.attempts.service import STATES
-    from practice.db import ENTER
+    from practice.core.db import ENTER
 
     context = {
         "org_id": people["org_id"],

@@ -4,7 +4,7 @@ process each time, as a new Lambda container), tracing off as in a container
 without X-Ray. The practice package is imported as the layer's build ships it,
 compiled (layers/shared/Makefile), as the dependencies are. Also the pause of a
 full cyclic collection after the first request, with init's objects frozen (as
-``practice.runtime.entry_point`` leaves them) and not.
+``practice.core.runtime.entry_point`` leaves them) and not.
 
 Run: `python -m bench startup`.
 """

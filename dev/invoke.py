@@ -5,7 +5,7 @@ makes on the way in and out.
 
 One process hosts every function, like one warm container per function that
 happens to share the interpreter: each module is imported once, with its own
-environment applied (and ``practice.config.get_settings`` re-read) just before
+environment applied (and ``practice.core.config.get_settings`` re-read) just before
 its import, because the functions read their settings at import.
 """
 
@@ -110,7 +110,7 @@ def function_for_event_file(functions: dict[str, Function], filename: str) -> Fu
 
 
 def _forget_settings() -> None:
-    config = sys.modules.get("practice.config")
+    config = sys.modules.get("practice.core.config")
     if config is not None:
         config.get_settings.cache_clear()
 

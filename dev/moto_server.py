@@ -12,7 +12,7 @@ from typing import Any
 
 from dev.template import REGION, Resolver, Unresolvable, resources
 
-# practice.config's default bucket: functions without the variable use it.
+# practice.core.config's default bucket: functions without the variable use it.
 LOCAL_UPLOADS_BUCKET = "practice-local-uploads"
 DEFAULT_SENDER = "digest@practice.local"  # when the template names no sender
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -189,7 +189,7 @@ def ensure_app_login(admin_url: str) -> bool:
 
 def prepare_database(admin_url: str) -> list[str]:
     """Apply pending migrations and ensure the login role; the migrations applied."""
-    from practice.migrations import migrate
+    from practice.core.migrations import migrate
 
     applied = migrate(admin_url)
     ensure_app_login(admin_url)

@@ -156,7 +156,7 @@ class Resolver:
     Fn::ToJsonString with parameter defaults, pseudo parameters and local bucket names."""
 
     def __init__(self, template: dict[str, Any]) -> None:
-        # UploadsBucket -> practice-local-uploads (practice.config's default name).
+        # UploadsBucket -> practice-local-uploads (practice.core.config's default name).
         self.buckets: dict[str, str] = {}
         for logical_id, props in resources(template, "AWS::S3::Bucket").items():
             stem = logical_id.lower().removesuffix("bucket") or "bucket"

@@ -16,6 +16,16 @@ from psycopg import Connection
 from pydantic import Field
 from starlette.responses import Response
 
+from practice.attempts.cache_admin import (
+    CacheAdmin,
+    CacheCleared,
+    CachePreloaded,
+    CacheReport,
+    ClearCache,
+    Optimize,
+    Preload,
+    optimize_operation,
+)
 from practice.attempts.models import (
     ActiveAttempts,
     ActivityBody,
@@ -36,22 +46,12 @@ from practice.attempts.models import (
 )
 from practice.attempts.recordings import RecordingService
 from practice.attempts.service import AttemptService
-from practice.cache import TenantCache
-from practice.cache_admin import (
-    CacheAdmin,
-    CacheCleared,
-    CachePreloaded,
-    CacheReport,
-    ClearCache,
-    Optimize,
-    Preload,
-    optimize_operation,
-)
-from practice.config import get_settings
-from practice.db import Database
-from practice.directory import Member, describe_member
-from practice.health import HealthReport, health_report
-from practice.idempotency import Idempotency
+from practice.core.cache import TenantCache
+from practice.core.config import get_settings
+from practice.core.db import Database
+from practice.core.dedupe import Idempotency
+from practice.core.directory import Member, describe_member
+from practice.core.health import HealthReport, health_report
 from practice.web import (
     ETAG,
     LOCATION,

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from practice.attempts.service import AttemptService
 from practice.batch.models import REQUESTS, BatchRequest, BatchResult, batch_operation
 from practice.batch.service import BatchService
-from practice.cache import TenantCache
-from practice.config import get_settings
-from practice.db import Database
-from practice.idempotency import Idempotency
+from practice.core.cache import TenantCache
+from practice.core.config import get_settings
+from practice.core.db import Database
+from practice.core.dedupe import Idempotency
 from practice.web import Call, PrincipalOf, Reply, create_api, create_handler
 from practice.web.routes import OneOf
 

@@ -45,7 +45,7 @@ def attempts_app(database: MigratedDatabase, moto_url: str) -> Iterator[ModuleTy
     """`functions.attempts.app`, imported as Lambda would, against the test stack."""
     os.environ["PRACTICE_S3_ENDPOINT_URL"] = moto_url
     os.environ["PRACTICE_UPLOADS_BUCKET"] = UPLOADS_BUCKET
-    from practice.config import get_settings
+    from practice.core.config import get_settings
 
     get_settings.cache_clear()
     module = importlib.import_module("functions.attempts.app")

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from practice.attempts.service import AttemptService
-from practice.cache import TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.identity import Principal, Role
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.e2e.test_attempts import attempt_event
 from tests.support import World, build_world

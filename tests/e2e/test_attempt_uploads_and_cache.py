@@ -16,11 +16,11 @@ import pytest
 from practice.attempts.models import ConfirmUpload, Draft, RequestUpload
 from practice.attempts.recordings import RecordingService
 from practice.attempts.service import AttemptService
-from practice.cache import TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Invalid
-from practice.identity import Principal, Role
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Invalid
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.e2e.test_attempts import attempt_event, start, start_request
 from tests.support import World

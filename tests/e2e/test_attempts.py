@@ -246,11 +246,11 @@ def test_fifty_concurrent_saves_with_one_version_let_exactly_one_win(
 ) -> None:
     from practice.attempts.models import Draft
     from practice.attempts.service import AttemptService
-    from practice.cache import TenantCache
-    from practice.config import Settings
-    from practice.db import Database
-    from practice.errors import Conflict
-    from practice.identity import Principal, Role
+    from practice.core.cache import TenantCache
+    from practice.core.config import Settings
+    from practice.core.db import Database
+    from practice.core.errors import Conflict
+    from practice.core.identity import Principal, Role
 
     trainee = world.users["trainee_a1"]
     principal = Principal(trainee.user_id, trainee.org_id, Role.TRAINEE)

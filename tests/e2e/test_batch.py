@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from practice.batch.models import MAX_BATCH_ITEMS
-from practice.errors import Unavailable
+from practice.core.errors import Unavailable
 from practice.web.contract import build_contract
 from tests.conftest import MigratedDatabase
 from tests.e2e.conftest import Reply

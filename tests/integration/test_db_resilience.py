@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from psycopg import errors as psycopg_errors
 
-from practice.breaker import CircuitOpen
-from practice.budget import request_budget
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Unavailable
-from practice.health import health_report
-from practice.identity import Principal, Role
+from practice.core.breaker import CircuitOpen
+from practice.core.budget import request_budget
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Unavailable
+from practice.core.health import health_report
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.faults import CuttableLine, cuttable
 from tests.support import World

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from dev.postgres import MigratedDatabase, throwaway_database
-from practice.migrations import _LOCK_KEY, MigrationError, discover, migrate
+from practice.core.migrations import _LOCK_KEY, MigrationError, discover, migrate
 from tests.support import run_dev
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,14 +108,17 @@ def test_make_migrate_migrates_the_database_database_url_names(pg_server: str) -
 
 
 def test_the_layer_copy_finds_the_migrations_from_the_working_directory(tmp_path: Path) -> None:
-    # Inside a SAM layer the module sits at /opt/python/practice/migrations.py,
+    # Inside a SAM layer the module sits at /opt/python/practice/core/migrations.py,
     # nowhere near sql/: it looks above the working directory, or where
     # PRACTICE_MIGRATIONS_DIR says.
     layer = tmp_path / "opt" / "python" / "practice"
-    layer.mkdir(parents=True)
-    shutil.copy(ROOT / "layers/shared/python/practice/migrations.py", layer / "migrations.py")
+    (layer / "core").mkdir(parents=True)
+    shutil.copy(
+        ROOT / "layers/shared/python/practice/core/migrations.py", layer / "core/migrations.py"
+    )
     (layer / "__init__.py").write_text("")
-    count = "from practice.migrations import discover; print(len(discover()))"
+    (layer / "core" / "__init__.py").write_text("")
+    count = "from practice.core.migrations import discover; print(len(discover()))"
     env = {k: v for k, v in os.environ.items() if k != "PRACTICE_MIGRATIONS_DIR"}
     run = lambda cwd, **extra: subprocess.run(  # noqa: E731
         [sys.executable, "-c", count],

@@ -27,10 +27,10 @@ from dev import seed
 from dev.postgres import throwaway_database
 from practice.attempts.models import ActivityEvent, Draft, StartAttempt, SubmitAttempt
 from practice.attempts.service import AttemptService
-from practice.cache import TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.identity import Principal, Role
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 
 ATTEMPTS = 10_000

@@ -17,9 +17,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dev.postgres import APP_LOGIN
-from practice.config import Settings
-from practice.db import Database
-from practice.identity import Principal, Role
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.support import World, build_world
 

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from dev.invoke import LambdaContext
-from practice.config import get_settings
-from practice.directory import forget_principals
+from practice.core.config import get_settings
+from practice.core.directory import forget_principals
 from tests.conftest import MigratedDatabase
 from tests.support import User, World, build_world, http_event
 

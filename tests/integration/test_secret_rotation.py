@@ -19,10 +19,10 @@ from moto.server import ThreadedMotoServer
 from psycopg import sql
 
 from dev.postgres import EmbeddedPostgres, free_port
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Unavailable
-from practice.migrations import migrate
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Unavailable
+from practice.core.migrations import migrate
 
 LOGIN = "rotating_login"
 MAX_AGE = 1  # seconds: Powertools' max age has a one-second grain
@@ -129,7 +129,7 @@ def test_a_rotated_password_reaches_new_connections_after_the_max_age(
     ]
     settings = _settings(password_server, arn)
     db = Database(settings)
-    caplog.set_level(logging.WARNING, logger="practice.config")
+    caplog.set_level(logging.WARNING, logger="practice.core.config")
     read_from = time.monotonic()
     db.open()
     db.pool.wait(timeout=5)

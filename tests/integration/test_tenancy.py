@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from practice.attempts.cache_admin import CacheAdmin, Preload
 from practice.attempts.models import (
     ActivityEvent,
     ConfirmUpload,
@@ -23,12 +24,11 @@ from practice.attempts.models import (
 )
 from practice.attempts.recordings import RecordingService
 from practice.attempts.service import AttemptService
-from practice.cache import TenantCache
-from practice.cache_admin import CacheAdmin, Preload
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Conflict, DomainError, Forbidden, NotFound
-from practice.identity import Principal, Role
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Conflict, DomainError, Forbidden, NotFound
+from practice.core.identity import Principal, Role
 from tests.conftest import MigratedDatabase
 from tests.support import World, build_world
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from practice.errors import Forbidden, Unauthenticated
-from practice.identity import (
+from practice.core.errors import Forbidden, Unauthenticated
+from practice.core.identity import (
     Identity,
     Role,
     claims_from_event,

@@ -3,7 +3,7 @@ a window that starts short and grows only while probes fail."""
 
 import pytest
 
-from practice.breaker import CircuitBreaker, CircuitOpen
+from practice.core.breaker import CircuitBreaker, CircuitOpen
 
 
 class FakeClock:

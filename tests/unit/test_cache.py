@@ -4,7 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from practice.cache import MISSING, TenantCache
+from practice.core.cache import MISSING, TenantCache
 
 
 class FakeClock:

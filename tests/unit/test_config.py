@@ -2,7 +2,7 @@
 
 import psycopg
 
-from practice.config import Settings
+from practice.core.config import Settings
 
 
 def test_password_with_reserved_characters_survives(monkeypatch) -> None:

@@ -13,7 +13,7 @@ import pytest
 from starlette.responses import Response
 
 from dev.invoke import LambdaContext
-from practice.runtime import logger
+from practice.core.runtime import logger
 from practice.web import Call, Reply, create_api, create_handler
 from tests.support import http_event
 

@@ -28,7 +28,7 @@ from dev.gateway import (
 )
 from dev.invoke import FunctionError, FunctionRuntime
 from dev.template import Function, Resolver, Route, functions, load_template
-from practice.identity import Identity, Role, identity_from_claims
+from practice.core.identity import Identity, Role, identity_from_claims
 
 ISSUER = "https://clerk.test.local"
 AUDIENCE = "practice-api"

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS, ActivityType, Verdict
-from practice.model import JSON_INTEGER, Document, Model
+from practice.core.model import JSON_INTEGER, Document, Model
 
 AttemptStatus = Literal["in_progress", "completed", "abandoned", "failed"]
 UUID_TEXT = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

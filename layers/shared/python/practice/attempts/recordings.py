@@ -19,12 +19,12 @@ from practice.attempts.models import (
     UploadTicket,
 )
 from practice.attempts.service import attempt_tag
-from practice.cache import TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Invalid, NotFound, Unavailable
-from practice.identity import Principal
-from practice.storage import s3_client
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Invalid, NotFound, Unavailable
+from practice.core.identity import Principal
+from practice.core.storage import s3_client
 
 # The upload verdict of attempt_verdict() (0018), read before anything touches
 # the bucket, and the write that judges again on the locked row.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from practice.errors import Conflict, Forbidden, NotFound
+from practice.core.errors import Conflict, Forbidden, NotFound
 
 ActivityType = Literal[
     "answer_changed",

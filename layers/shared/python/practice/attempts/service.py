@@ -39,11 +39,11 @@ from practice.attempts.models import (
     SubmitAttempt,
     SubmitVerdict,
 )
-from practice.cache import MISSING, TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.errors import Conflict, NotFound
-from practice.identity import Principal, Role
+from practice.core.cache import MISSING, TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.errors import Conflict, NotFound
+from practice.core.identity import Principal, Role
 
 _START = """
 select * from attempt_start(%(org_id)s, %(user_id)s, %(scenario_id)s, %(assignment_id)s,

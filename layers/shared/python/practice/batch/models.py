@@ -16,7 +16,7 @@ from practice.attempts.models import (
     AttemptStatus,
 )
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS
-from practice.model import Document, Model
+from practice.core.model import Document, Model
 
 Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)

@@ -42,9 +42,9 @@ from practice.batch.models import (
     ValidateAttempts,
     ValidationOutcome,
 )
-from practice.config import Settings
-from practice.errors import Invalid
-from practice.identity import Principal
+from practice.core.config import Settings
+from practice.core.errors import Invalid
+from practice.core.identity import Principal
 
 # ``validate`` asks the submit verdict of each attempt in SQL (0018), beside its
 # warnings; one statement for the whole batch.

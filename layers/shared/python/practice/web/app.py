@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from practice.errors import DomainError, TooLarge
-from practice.identity import Principal
-from practice.runtime import count_unhandled_error, logger
+from practice.core.errors import DomainError, TooLarge
+from practice.core.identity import Principal
+from practice.core.runtime import count_unhandled_error, logger
 from practice.web.problems import domain_error_response, problem_response
 from practice.web.routes import Api
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from practice.errors import Invalid, Malformed
+from practice.core.errors import Invalid, Malformed
 
 MAX_DEPTH = 32
 

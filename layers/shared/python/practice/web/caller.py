@@ -7,11 +7,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from practice.cache import TenantCache
-from practice.config import Settings
-from practice.db import Database
-from practice.directory import forget_principal, resolve_principal
-from practice.identity import Principal, claims_from_event, identity_from_claims
+from practice.core.cache import TenantCache
+from practice.core.config import Settings
+from practice.core.db import Database
+from practice.core.directory import forget_principal, resolve_principal
+from practice.core.identity import Principal, claims_from_event, identity_from_claims
 
 
 def lambda_event(request: Request) -> dict[str, Any]:

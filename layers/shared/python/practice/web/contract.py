@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema, to_jsonable_python
 
-from practice.model import TEXT_PATTERN
+from practice.core.model import TEXT_PATTERN
 from practice.web.idempotency import HEADER as IDEMPOTENCY_KEY
 from practice.web.idempotency import KEY_DESCRIPTION, KEY_PATTERN
 from practice.web.params import wire

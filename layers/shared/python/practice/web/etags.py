@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from practice.errors import Invalid, VersionRequired
+from practice.core.errors import Invalid, VersionRequired
 
 # Versions are positive PostgreSQL integers.
 MAX_VERSION = 2_147_483_647

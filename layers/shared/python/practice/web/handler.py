@@ -14,7 +14,7 @@ from mangum.handlers.api_gateway import HTTPGateway
 from mangum.types import Scope
 from starlette.types import ASGIApp
 
-from practice.runtime import entry_point
+from practice.core.runtime import entry_point
 from practice.web.problems import PROBLEM_JSON
 
 _thread_state = threading.local()

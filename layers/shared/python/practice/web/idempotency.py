@@ -18,8 +18,7 @@ from psycopg import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from practice.errors import Invalid
-from practice.idempotency import (
+from practice.core.dedupe import (
     MAX_KEY_LENGTH,
     Idempotency,
     IdempotencyKey,
@@ -27,7 +26,8 @@ from practice.idempotency import (
     StoredReply,
     request_hash,
 )
-from practice.identity import Principal
+from practice.core.errors import Invalid
+from practice.core.identity import Principal
 from practice.web.problems import problem_response
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, ValidationError
 from starlette.requests import Request
 
-from practice.model import Model
+from practice.core.model import Model
 from practice.web.body import invalid_from
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 from starlette.responses import JSONResponse
 
-from practice.errors import (
+from practice.core.errors import (
     Conflict,
     DomainError,
     Forbidden,
@@ -23,7 +23,7 @@ from practice.errors import (
     UnsupportedMediaType,
     VersionRequired,
 )
-from practice.model import Model
+from practice.core.model import Model
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -44,8 +44,8 @@ from psycopg import Connection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from practice.errors import Invalid, MethodNotAllowed, UnsupportedMediaType
-from practice.identity import Principal
+from practice.core.errors import Invalid, MethodNotAllowed, UnsupportedMediaType
+from practice.core.identity import Principal
 from practice.web.body import parse_json, validate_body
 from practice.web.idempotency import Idempotent, idempotency_key
 from practice.web.params import RouteParams, read_params, wire

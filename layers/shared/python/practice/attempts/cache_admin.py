@@ -10,9 +10,9 @@ from uuid import UUID
 from pydantic import ConfigDict, Field
 
 from practice.attempts.service import AttemptService
-from practice.db import Database
-from practice.identity import Principal, Role
-from practice.model import Model
+from practice.core.db import Database
+from practice.core.identity import Principal, Role
+from practice.core.model import Model
 
 
 class ClearCache(Model):

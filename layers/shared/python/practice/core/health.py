@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from practice.db import Database
-from practice.model import Model
+from practice.core.db import Database
+from practice.core.model import Model
 
 
 class HealthReport(Model):

@@ -17,11 +17,11 @@ from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from practice.breaker import CircuitBreaker, CircuitOpen
-from practice.budget import seconds_left
-from practice.config import Settings
-from practice.errors import MembershipChanged, Unavailable
-from practice.identity import Principal
+from practice.core.breaker import CircuitBreaker, CircuitOpen
+from practice.core.budget import seconds_left
+from practice.core.config import Settings
+from practice.core.errors import MembershipChanged, Unavailable
+from practice.core.identity import Principal
 
 if TYPE_CHECKING:
     from tenacity import Retrying

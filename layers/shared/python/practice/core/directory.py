@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from practice.cache import MISSING, TenantCache
-from practice.db import Database
-from practice.errors import Forbidden, NotFound
-from practice.identity import Identity, Principal, Role
-from practice.model import Model
+from practice.core.cache import MISSING, TenantCache
+from practice.core.db import Database
+from practice.core.errors import Forbidden, NotFound
+from practice.core.identity import Identity, Principal, Role
+from practice.core.model import Model
 
 # The one narrow lookup that runs before any tenant context exists: the
 # SECURITY DEFINER function maps the Clerk org to ours and provisions the

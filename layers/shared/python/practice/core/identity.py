@@ -1,5 +1,5 @@
 """Who is calling: roles, the principal, and Clerk's claims as API Gateway passes
-them. No I/O: the database's view of the caller is ``practice.directory``."""
+them. No I/O: the database's view of the caller is ``practice.core.directory``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from practice.errors import Forbidden, Unauthenticated
+from practice.core.errors import Forbidden, Unauthenticated
 
 
 class Role(StrEnum):

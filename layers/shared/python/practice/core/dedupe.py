@@ -28,9 +28,9 @@ import psycopg
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from practice.db import Database
-from practice.errors import Conflict, Invalid
-from practice.identity import Principal
+from practice.core.db import Database
+from practice.core.errors import Conflict, Invalid
+from practice.core.identity import Principal
 
 CLAIM = "select idempotency_claim(%(key)s, %(request_hash)s)"
 

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from practice.budget import request_budget
+from practice.core.budget import request_budget
 
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "practice")
 

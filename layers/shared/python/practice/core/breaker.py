@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from practice.errors import Unavailable
+from practice.core.errors import Unavailable
 
 
 class CircuitOpen(Unavailable):
