@@ -49,7 +49,7 @@ from practice.attempts.service import AttemptService
 from practice.core.cache import TenantCache
 from practice.core.config import get_settings
 from practice.core.db import Database
-from practice.core.dedupe import Idempotency
+from practice.core.dedupe import Dedupe
 from practice.core.directory import Member, describe_member
 from practice.core.health import HealthReport, health_report
 from practice.web import (
@@ -80,7 +80,7 @@ api = create_api(
     title="Practice attempts API",
     max_body_bytes=settings.max_body_bytes,
     principal_of=PrincipalOf(db, cache, settings),
-    idempotency=Idempotency(db, settings.idempotency_ttl_seconds),
+    idempotency=Dedupe(db, settings.idempotency_ttl_seconds),
 )
 
 AttemptId = Annotated[UUID, In("path", "attemptId")]

@@ -15,7 +15,7 @@ from practice.batch.service import BatchService
 from practice.core.cache import TenantCache
 from practice.core.config import get_settings
 from practice.core.db import Database
-from practice.core.dedupe import Idempotency
+from practice.core.dedupe import Dedupe
 from practice.web import Call, PrincipalOf, Reply, create_api, create_handler
 from practice.web.routes import OneOf
 
@@ -28,7 +28,7 @@ api = create_api(
     title="Practice batch API",
     max_body_bytes=settings.max_body_bytes,
     principal_of=PrincipalOf(db, cache, settings),
-    idempotency=Idempotency(db, settings.idempotency_ttl_seconds),
+    idempotency=Dedupe(db, settings.idempotency_ttl_seconds),
     docs_prefix="/attempts/batch",
 )
 

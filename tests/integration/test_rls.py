@@ -331,10 +331,10 @@ exports                 select  yes       hidden    hidden    yes       hidden
 exports                 insert  yes       refused   refused   refused   refused
 exports                 update  yes       hidden    hidden    yes       hidden
 exports                 delete  no-grant  no-grant  no-grant  no-grant  no-grant
-idempotency_keys        select  yes       hidden    hidden    hidden    hidden
-idempotency_keys        insert  yes       refused   refused   refused   refused
-idempotency_keys        update  no-grant  no-grant  no-grant  no-grant  no-grant
-idempotency_keys        delete  yes       hidden    hidden    hidden    hidden
+dedupe_records          select  yes       hidden    hidden    hidden    hidden
+dedupe_records          insert  yes       refused   refused   refused   refused
+dedupe_records          update  no-grant  no-grant  no-grant  no-grant  no-grant
+dedupe_records          delete  yes       hidden    hidden    hidden    hidden
 """
 
 
@@ -369,7 +369,7 @@ SUBJECTS = {
     "fact_kpi_events": "attempt_id = %(attempt)s",
     "webhook_events": "org_id = %(org)s",
     "exports": "org_id = %(org)s and requested_by = %(trainee)s",
-    "idempotency_keys": "org_id = %(org)s and user_id = %(trainee)s",
+    "dedupe_records": "org_id = %(org)s and user_id = %(trainee)s",
 }
 # An insert re-creates the subject after deleting it (as the owner, in the same
 # rolled-back transaction), except where other rows hold on to it: there the
@@ -431,9 +431,9 @@ def matrix(database: MigratedDatabase) -> Matrix:
             [org, trainee],
         )
         conn.execute(
-            "insert into idempotency_keys (org_id, user_id, key, request_hash, status_code,"
-            " body, expires_at) values (%s, %s, 'k1', 'h', 201, '{}', now() + interval '1 day')",
-            [org, trainee],
+            "insert into dedupe_records (scope, key, org_id, user_id, request_hash, reply,"
+            " expires_at) values (%s, 'k1', %s, %s, 'h', '{}', now() + interval '1 day')",
+            [f"http:{org}:{trainee}", org, trainee],
         )
     keys = {
         "org": org,

@@ -38,7 +38,7 @@ ENTER = (
 )
 
 # What practice_enter raises when the caller lost the membership or the role.
-_MEMBERSHIP_CHANGED = "PR403"
+_MEMBERSHIP_CHANGED = "PMEMB"
 
 
 # 57P01-03: the server is shutting down, crashed, or still starting up.

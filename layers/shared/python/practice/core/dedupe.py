@@ -1,27 +1,28 @@
-"""Idempotent retries backed by PostgreSQL: the ``Idempotency-Key`` record of a
-write commits in the write's own transaction (sql/migrations/0012_idempotency.sql).
+"""Work done once per key, backed by PostgreSQL (``dedupe_records``): the record
+commits in the work's own transaction, whoever the caller is. A member's
+``Idempotency-Key``, a webhook's delivery id and a queue message's id are all
+keys of a scope (sql/migrations/0019_dedupe_and_system.sql).
 
-A keyed write runs as one transaction holding, in order: the claim
-(``idempotency_claim``), the write, and the insert of the key with the reply.
-The claim raises when the key is in flight, was used for another request, or
-already has a reply; in pipeline mode that error aborts the rest unexecuted.
-So either the write and its key both commit or neither does, and a retry after
+Keyed work runs as one transaction holding, in order: the claim
+(``dedupe_claim``), the work, and the insert of the record with its reply. The
+claim raises when the key is still running, was used for another request, or
+has been handled; in pipeline mode that error aborts the rest unexecuted. So
+either the work and its record both commit or neither does, and a retry after
 a failure does the work.
 
-Round trips: the claim and the write travel together; the reply is known only
-after the write's rows are read (a flush, which keeps the transaction open),
-so the key and the commit are a second round trip. Without a key, a write is
-what it was: one round trip.
+Round trips: the claim and the work travel together; the reply is known only
+after the work's rows are read (a flush, which keeps the transaction open),
+so the record and the commit are a second round trip. Unkeyed work is what it
+was: one round trip.
 
-This module knows replies only as data (status, headers, body); ``practice.web``
-turns them into HTTP responses.
+A reply is data (JSON) to this module; ``practice.web`` makes HTTP of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -30,41 +31,49 @@ from psycopg.types.json import Jsonb
 
 from practice.core.db import Database
 from practice.core.errors import Conflict, Invalid
-from practice.core.identity import Principal
+from practice.core.identity import Principal, Role
 
-CLAIM = "select idempotency_claim(%(key)s, %(request_hash)s)"
+CLAIM = "select dedupe_claim(%(scope)s, %(key)s, %(request_hash)s)"
 
 STORE = """
-insert into idempotency_keys
-    (org_id, user_id, key, request_hash, status_code, headers, body, expires_at)
-values (%(org_id)s, %(user_id)s, %(key)s, %(request_hash)s, %(status_code)s, %(headers)s,
-        %(body)s, now() + make_interval(secs => %(ttl_seconds)s))
+insert into dedupe_records (scope, key, org_id, user_id, request_hash, reply, expires_at)
+values (%(scope)s, %(key)s, %(org_id)s, %(user_id)s, %(request_hash)s, %(reply)s,
+        now() + make_interval(secs => %(ttl_seconds)s))
 """
 
 STORED = """
-select status_code, headers, body from idempotency_keys
- where org_id = %(org_id)s and user_id = %(user_id)s and key = %(key)s
-   and request_hash = %(request_hash)s and expires_at > now()
+select reply from dedupe_records
+ where scope = %(scope)s and key = %(key)s and request_hash = %(request_hash)s
+   and expires_at > now()
 """
 
-# The claim's answers (SQLSTATEs raised by idempotency_claim).
-IN_FLIGHT, OTHER_REQUEST, HAS_REPLY = "PR409", "PR422", "PR200"
-# How soon a client may retry a key that is still in flight: a write finishes
-# within the request budget, and most within a second.
-IN_FLIGHT_RETRY_AFTER = 1
+# The sweep of expired records, a batch at a time (the system principal's
+# policy lets it delete anyone's expired record, nothing else).
+SWEEP = """
+delete from dedupe_records
+ where ctid = any (array(select ctid from dedupe_records
+                          where expires_at <= now() limit %(batch)s))
+"""
+
+# What dedupe_claim raises, named for what happened.
+RUNNING, OTHER_REQUEST, HANDLED = "PDBSY", "PDDIF", "PDONE"
+# How soon a client may retry a key that is still running: work finishes within
+# the request budget, and most within a second.
+RUNNING_RETRY_AFTER = 1
 MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
-class IdempotencyKey:
-    """The client's key and the fingerprint of the request it came with."""
+class DedupeKey:
+    """A key of a scope, and the fingerprint of the request it came with."""
 
+    scope: str
     value: str
     request_hash: str
 
 
 def request_hash(*parts: bytes | str) -> str:
-    """A fingerprint of a request from its parts (method, path, query, body)."""
+    """A fingerprint of a request from its parts."""
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
@@ -73,26 +82,33 @@ def request_hash(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class StoredReply:
-    """A reply as stored with its key: what a retry gets back."""
-
-    status_code: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
+def member_scope(principal: Principal) -> str:
+    """The scope of a member's Idempotency-Keys: theirs in their org."""
+    return f"http:{principal.org_id}:{principal.user_id}"
 
 
-class KeyInFlight(Conflict):
-    """A request with this key has not finished; retry after ``retry_after`` seconds."""
+class KeyReused(Invalid):
+    """This key was used for another request (the caller names where the key travels)."""
+
+
+class KeyRunning(Conflict):
+    """Work with this key has not finished; retry after ``retry_after`` seconds."""
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Handled:
+    """Work this key already did: what it answered (None when nothing was kept)."""
+
+    reply: Any
+
+
 @dataclass
-class Idempotency:
-    """Runs keyed writes once per (org, user, key) within the key's lifetime."""
+class Dedupe:
+    """Runs keyed work once per (scope, key) within the record's lifetime."""
 
     db: Database
     ttl_seconds: int
@@ -100,66 +116,60 @@ class Idempotency:
     def once[R](
         self,
         principal: Principal,
-        key: IdempotencyKey | None,
-        write: Callable[[Connection | None], R],
-        encode: Callable[[R], StoredReply],
-    ) -> R | StoredReply:
-        """``write`` once: its outcome, or the ``StoredReply`` of the first request
-        with this key and the same fingerprint. Without a key, just ``write(None)``
-        in its own transaction. ``write`` runs its statements on the connection it
-        is given; ``encode`` says what a retry should get back."""
+        key: DedupeKey | None,
+        work: Callable[[Connection | None], R],
+        reply_of: Callable[[R], Any] = lambda _outcome: None,
+    ) -> R | Handled:
+        """``work`` once: its outcome, or ``Handled`` with the reply kept by the
+        first request with this key and fingerprint. Without a key, just
+        ``work(None)`` in its own transaction. ``work`` runs its statements on the
+        connection it is given; ``reply_of`` says what a retry gets back."""
         if key is None:
-            return write(None)
+            return work(None)
+        member = principal.role is not Role.SYSTEM
         params = {
-            "org_id": principal.org_id,
-            "user_id": principal.user_id,
+            "scope": key.scope,
             "key": key.value,
             "request_hash": key.request_hash,
+            "org_id": principal.org_id if member else None,
+            "user_id": principal.user_id if member else None,
         }
 
-        def work(conn: Connection) -> R:
+        def keyed(conn: Connection) -> R:
             conn.execute(CLAIM, params)
-            outcome = write(conn)
-            reply = encode(outcome)  # a refusal raised here rolls back write and key alike
+            outcome = work(conn)
+            reply = reply_of(outcome)  # a refusal raised here rolls back work and record
             conn.execute(
                 STORE,
-                params
-                | {
-                    "status_code": reply.status_code,
-                    "headers": Jsonb(reply.headers),
-                    "body": reply.body,
-                    "ttl_seconds": self.ttl_seconds,
-                },
+                params | {"reply": Jsonb(reply), "ttl_seconds": self.ttl_seconds},
             )
             return outcome
 
-        # Twice at most: a key that expires between its claim and the read of its
-        # reply is as good as absent, and the second claim runs the write.
+        # Twice at most: a record that expires between its claim and the read of
+        # its reply is as good as absent, and the second claim runs the work.
         for _ in range(2):
             try:
-                return self.db.run(principal, work, idempotent=False)
+                return self.db.run(principal, keyed, idempotent=False)
             except psycopg.Error as exc:
                 _refuse(exc)
             rows = self.db.query(principal, STORED, params)
             if rows:
-                row: dict[str, Any] = rows[0]
-                return StoredReply(row["status_code"], row["body"], dict(row["headers"]))
-        raise KeyInFlight(
-            "the Idempotency-Key expired while it was replayed", retry_after=IN_FLIGHT_RETRY_AFTER
-        )
+                return Handled(rows[0]["reply"])
+        raise KeyRunning("the key expired while it was replayed", retry_after=RUNNING_RETRY_AFTER)
+
+    def sweep(self, principal: Principal, batch: int = 5000) -> int:
+        """Delete up to ``batch`` expired records of any scope (the system's job)."""
+        cursor = self.db.run(principal, lambda conn: conn.execute(SWEEP, {"batch": batch}))
+        return cursor.rowcount
 
 
 def _refuse(exc: psycopg.Error) -> None:
-    # Returns only for HAS_REPLY: the caller then reads the stored reply.
-    if exc.sqlstate == IN_FLIGHT:
-        raise KeyInFlight(
-            "a request with this Idempotency-Key is still in flight",
-            retry_after=IN_FLIGHT_RETRY_AFTER,
+    # Returns only for HANDLED: the caller then reads the stored reply.
+    if exc.sqlstate == RUNNING:
+        raise KeyRunning(
+            "a request with this key is still running", retry_after=RUNNING_RETRY_AFTER
         ) from exc
     if exc.sqlstate == OTHER_REQUEST:
-        raise Invalid(
-            "this Idempotency-Key was used for a different request; use a new key",
-            field="header.Idempotency-Key",
-        ) from exc
-    if exc.sqlstate != HAS_REPLY:
+        raise KeyReused("this key was used for a different request; use a new key") from exc
+    if exc.sqlstate != HANDLED:
         raise exc

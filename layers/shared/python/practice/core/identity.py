@@ -39,12 +39,20 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller as the database knows it: user, internal org id and role."""
+    """The caller as the database knows it: user, internal org id and role; or
+    the system (``Principal.system``), for work no member asked for."""
 
     user_id: str
-    org_id: UUID
+    org_id: UUID | None
     role: Role
     clerk_org_id: str = ""
+
+    @classmethod
+    def system(cls, job: str, org_id: UUID | None = None) -> Principal:
+        """The system doing ``job`` (a schedule, a webhook, a queue consumer), for
+        one org when the work is that org's. Its rights are the policies' for the
+        role ``system``: no membership, and no tenant row without an org."""
+        return cls(f"system:{job}", org_id, Role.SYSTEM)
 
     def require(self, *roles: Role) -> None:
         """Raise ``Forbidden`` unless the caller has one of ``roles``."""

@@ -20,10 +20,12 @@ from starlette.responses import Response
 
 from practice.core.dedupe import (
     MAX_KEY_LENGTH,
-    Idempotency,
-    IdempotencyKey,
-    KeyInFlight,
-    StoredReply,
+    Dedupe,
+    DedupeKey,
+    Handled,
+    KeyReused,
+    KeyRunning,
+    member_scope,
     request_hash,
 )
 from practice.core.errors import Invalid
@@ -74,9 +76,9 @@ def fingerprint(call: Call[Any, Any]) -> str:
 
 @dataclass
 class Idempotent:
-    """A keyed request's key, bound to the container's key store."""
+    """A keyed request's key, bound to the container's dedupe records."""
 
-    store: Idempotency
+    store: Dedupe
     principal: Principal
     key: str
 
@@ -84,18 +86,26 @@ class Idempotent:
         self, call: Call[Any, Any], respond: Callable[[Connection | None], Response]
     ) -> Response:
         """``respond`` once per key: its response, or the first one's replayed."""
-        key = IdempotencyKey(self.key, fingerprint(call))
+        key = DedupeKey(member_scope(self.principal), self.key, fingerprint(call))
         try:
-            answer = self.store.once(self.principal, key, respond, _stored)
-        except KeyInFlight as exc:
+            answer = self.store.once(self.principal, key, respond, _reply)
+        except KeyRunning as exc:
             # A conflict the client resolves by waiting: hence Retry-After.
             headers = {"Retry-After": str(exc.retry_after)}
             return problem_response(409, exc.detail, headers, instance=call.request.url.path)
-        if isinstance(answer, StoredReply):
-            return Response(answer.body, answer.status_code, answer.headers | {REPLAYED: "true"})
+        except KeyReused as exc:
+            raise Invalid(exc.detail, field=_FIELD) from exc
+        if isinstance(answer, Handled):
+            reply = answer.reply
+            headers = reply["headers"] | {REPLAYED: "true"}
+            return Response(reply["body"], reply["status_code"], headers)
         return answer
 
 
-def _stored(response: Response) -> StoredReply:
+def _reply(response: Response) -> dict[str, Any]:
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-    return StoredReply(response.status_code, bytes(response.body).decode(), headers)
+    return {
+        "status_code": response.status_code,
+        "headers": headers,
+        "body": bytes(response.body).decode(),
+    }
