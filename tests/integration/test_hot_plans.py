@@ -339,7 +339,7 @@ def test_hot_call_reaches_attempts_by_primary_key(tables: Tables, call: HotCall)
     # Without auto_explain's plans the check below would pass on nothing.
     assert reads, f"{call.name}: no logged plan read {RELATION}"
     strays = [
-        f"{describe(node)}\n      in: {' '.join(plan['Query Text'].split())[:160]}"
+        f"{describe(node)}\n      in: {' '.join(plan.get('Query Text', '').split())[:160]}"
         for plan, node in reads
         if not by_primary_key(node)
     ]
