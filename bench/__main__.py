@@ -10,7 +10,15 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ["startup", "attempts", "plans", "batch", "gateway_overhead", "seed_bench"]
+BENCHMARKS = [
+    "startup",
+    "attempts",
+    "save_scaling",
+    "plans",
+    "batch",
+    "gateway_overhead",
+    "seed_bench",
+]
 
 
 def main(argv: list[str]) -> int:
