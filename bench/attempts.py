@@ -260,7 +260,7 @@ def _floor_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator
     """The honest floor of state, save and submit: their plain statements as the app
     role, with the same context (practice_enter) pipelined into one round trip."""
     from practice.attempts.service import RESULT_COLUMNS, STATE_COLUMNS
-    from practice.db import ENTER
+    from practice.core.db import ENTER
 
     org = people["org_id"]
     state_sql = FLOOR_STATE.format(columns=STATE_COLUMNS)

@@ -598,8 +598,8 @@ def _rows(plan: Plan, table: str, statuses: Counter, builtins: bool = False) -> 
 # every call of the demo trainee, written from the attempts by SQL.
 _ACTIVITY_SQL = """
 insert into attempt_activity
-       (org_id, attempt_id, user_id, event_type, payload, occurred_at, created_at)
-select a.org_id, a.id, a.clerk_user_id, e.event_type, e.payload, e.at, e.at
+       (org_id, attempt_id, owner_user_id, user_id, event_type, payload, occurred_at, created_at)
+select a.org_id, a.id, a.clerk_user_id, a.clerk_user_id, e.event_type, e.payload, e.at, e.at
   from scenario_attempts a
   cross join lateral (values
       ('call_started', jsonb_build_object('channel', a.metadata ->> 'channel'), a.started_at),

@@ -28,7 +28,8 @@
 --   * vapi_call_id unique per org, not across the database: a trainee of one
 --     org must not learn that another org's call id exists, nor claim it first;
 --   * attempt_start(): the rule of starting, beside the others;
---   * every hot statement reaches scenario_attempts by its primary key.
+--   * every hot statement reaches scenario_attempts by its primary key
+--     whatever the statistics (see "The hot statements" below).
 
 -- ---------------------------------------------------------------------------
 -- The request context (set transaction-locally by practice_enter, 0011)
@@ -60,6 +61,15 @@ grant execute on function practice_role() to practice_app;
 alter table scenario_attempts add column ended_by text;
 comment on column scenario_attempts.ended_by is
     'Who ended the attempt: its owner, a coach who cleaned it up (abandoned), or the system (the call).';
+
+-- An activity row is visible as its attempt is (0020's policies): it carries
+-- the attempt's owner, set from the locked attempt by the statement that logs it.
+alter table attempt_activity add column owner_user_id text;
+update attempt_activity e set owner_user_id = a.clerk_user_id
+  from scenario_attempts a where a.id = e.attempt_id;
+alter table attempt_activity alter column owner_user_id set not null;
+comment on column attempt_activity.owner_user_id is
+    'The owner of the attempt the event belongs to (who may see it follows from it).';
 
 drop index idx_scenario_attempts_vapi_call_id;
 create unique index idx_scenario_attempts_org_vapi_call_id on scenario_attempts (org_id, vapi_call_id)
@@ -166,6 +176,7 @@ volatile
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
@@ -206,14 +217,49 @@ comment on function attempt_start(uuid, text, uuid, uuid, text, jsonb) is
 -- ---------------------------------------------------------------------------
 -- The hot statements, rewritten on the verdict
 -- ---------------------------------------------------------------------------
--- Rows are found by primary key one item at a time (a LATERAL lookup per
--- id), locked in id order (two batches cannot deadlock), judged on their
--- latest committed version, and written by the ctid of the locked row.
+-- Each reaches scenario_attempts by its primary key whatever the statistics
+-- (tests/integration/test_hot_plans.py explains every plan at a small and a
+-- large table): an attempt is found by `id = <one key>` in a lateral lookup per
+-- item, taken in id order (FOR UPDATE for the writes, so two batches cannot
+-- deadlock) and judged on its latest committed version; each UPDATE joins the
+-- materialized `judged` rows filtered by an equality on their verdict, which
+-- the planner estimates at one row and so drives into the key; and
+-- enable_seqscan = off keeps a tiny table from being read whole by a plan that
+-- the connection then keeps as the table grows.
 
 drop function attempt_save_drafts(uuid, text, jsonb);
 drop function attempt_log_activity(uuid, text, jsonb);
 drop function attempt_submit(uuid, text, jsonb);
 drop function attempt_write_verdict(boolean, text, attempt_status, integer, text, integer);
+
+create or replace function attempt_states(p_org_id uuid, p_ids uuid[])
+returns table (
+    id uuid, org_id uuid, clerk_user_id text, scenario_id uuid, assignment_id uuid,
+    status attempt_status, version integer, answers jsonb, auto_save_data jsonb,
+    started_at timestamptz, ended_at timestamptz, duration_seconds integer,
+    submitted_at timestamptz, last_activity_at timestamptz, recording_path text,
+    vapi_call_id text, updated_at timestamptz)
+language plpgsql
+stable
+security invoker
+set search_path = public, pg_temp
+set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
+as $$
+#variable_conflict use_column
+begin
+    return query
+        select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.assignment_id, a.status,
+               a.version, a.answers, a.auto_save_data, a.started_at, a.ended_at,
+               a.duration_seconds, a.submitted_at, a.last_activity_at, a.recording_path,
+               a.vapi_call_id, a.updated_at
+          from unnest(p_ids) as k(id)
+         cross join lateral (
+              select s.* from scenario_attempts s
+               where s.id = k.id and s.org_id = p_org_id
+               limit 1) a;
+end
+$$;
 
 -- p_items: [{ord, attempt_id, expected_version, answers?, auto_save_data?}].
 create function attempt_save_drafts(p_org_id uuid, p_user_id text, p_items jsonb)
@@ -225,32 +271,26 @@ volatile
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
     v_role text := practice_role();
 begin
     return query
-    with item as (
-        select * from jsonb_to_recordset(p_items)
-            as i(ord int, attempt_id uuid, expected_version int, answers jsonb,
-                 auto_save_data jsonb)
-    ),
-    locked as (
-        select a.id, a.clerk_user_id, a.status, a.version
-          from (select distinct i.attempt_id from item i order by i.attempt_id) k
-          cross join lateral (
-              select s.id, s.clerk_user_id, s.status, s.version
-                from scenario_attempts s
-               where s.id = k.attempt_id and s.org_id = p_org_id
-                 for update
-          ) a
-    ),
-    judged as (
+    with judged as materialized (
         select i.ord, i.attempt_id, i.answers, i.auto_save_data, l.status, l.version,
                attempt_verdict('save', l.id is not null, l.clerk_user_id, l.status,
                                p_user_id, v_role, l.version, i.expected_version) as verdict
-          from item i left join locked l on l.id = i.attempt_id
+          from (select * from jsonb_to_recordset(p_items)
+                    as i(ord int, attempt_id uuid, expected_version int, answers jsonb,
+                         auto_save_data jsonb)
+                 order by i.attempt_id) i
+          left join lateral (
+              select a.id, a.clerk_user_id, a.status, a.version
+                from scenario_attempts a
+               where a.id = i.attempt_id and a.org_id = p_org_id
+                 for update) l on true
     ),
     saved as (
         update scenario_attempts a
@@ -282,55 +322,51 @@ volatile
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
     v_role text := practice_role();
 begin
     return query
-    with item as (
-        select * from jsonb_to_recordset(p_items) as i(ord int, attempt_id uuid, events jsonb)
-    ),
-    locked as (
-        select a.id, a.org_id, a.clerk_user_id, a.status, a.version, a.started_at
-          from (select distinct i.attempt_id from item i order by i.attempt_id) k
-          cross join lateral (
-              select s.id, s.org_id, s.clerk_user_id, s.status, s.version, s.started_at
-                from scenario_attempts s
-               where s.id = k.attempt_id and s.org_id = p_org_id
-                 for update
-          ) a
-    ),
-    judged as (
-        select i.ord, i.attempt_id, i.events, l.org_id, l.status, l.version,
+    with judged as materialized (
+        select i.ord, i.attempt_id, i.events, l.org_id, l.clerk_user_id as owner, l.status,
+               l.version,
                attempt_verdict('activity', l.id is not null, l.clerk_user_id, l.status,
                                p_user_id, v_role,
                                p_timely => not exists (
                                    select 1 from jsonb_to_recordset(i.events)
                                                  as e(occurred_at timestamptz)
                                     where e.occurred_at < l.started_at - interval '5 minutes'
-                                       or e.occurred_at > now() + interval '5 minutes')) as verdict
-          from item i left join locked l on l.id = i.attempt_id
+                                       or e.occurred_at > now() + interval '5 minutes')) as verdict,
+               (select max(coalesce(e.occurred_at, now()))
+                  from jsonb_to_recordset(i.events) as e(occurred_at timestamptz)) as latest_at
+          from (select * from jsonb_to_recordset(p_items)
+                    as i(ord int, attempt_id uuid, events jsonb)
+                 order by i.attempt_id) i
+          left join lateral (
+              select a.id, a.org_id, a.clerk_user_id, a.status, a.version, a.started_at
+                from scenario_attempts a
+               where a.id = i.attempt_id and a.org_id = p_org_id
+                 for update) l on true
     ),
     logged as (
         insert into attempt_activity
-            (org_id, attempt_id, user_id, event_type, payload, occurred_at)
-        select j.org_id, j.attempt_id, p_user_id, e.event_type,
+            (org_id, attempt_id, owner_user_id, user_id, event_type, payload, occurred_at)
+        select j.org_id, j.attempt_id, j.owner, p_user_id, e.event_type,
                coalesce(e.payload, '{}'::jsonb), coalesce(e.occurred_at, now())
           from judged j
          cross join jsonb_to_recordset(j.events)
                as e(event_type text, payload jsonb, occurred_at timestamptz)
          where j.verdict = 'ok'
-        returning attempt_id, occurred_at
-    ),
-    latest as (
-        select l.attempt_id, max(l.occurred_at) as occurred_at from logged l group by l.attempt_id
+        returning attempt_id
     ),
     touched as (
         update scenario_attempts a
-           set last_activity_at = greatest(a.last_activity_at, least(t.occurred_at, now()))
-          from latest t
-         where a.id = t.attempt_id and a.org_id = p_org_id
+           set last_activity_at = greatest(a.last_activity_at, least(j.latest_at, now()))
+          from judged j
+         where j.verdict = 'ok' and j.latest_at is not null
+           and a.id = j.attempt_id and a.org_id = p_org_id
         returning a.id
     )
     select j.ord, j.attempt_id, j.verdict, j.status, j.version,
@@ -340,7 +376,7 @@ begin
 end
 $$;
 comment on function attempt_log_activity(uuid, text, jsonb) is
-    'Activity log of any number of attempts: per item ok (events inserted) or not_found, forbidden, not_in_progress.';
+    'Activity log of any number of attempts: per item ok (events inserted) or not_found, forbidden, not_in_progress, out_of_range.';
 
 -- p_items: [{ord, attempt_id, status?, answers?, transcript_text?, score?,
 -- score_breakdown?, kpis?, feedback_text?, feedback_json?, manager_comments?}],
@@ -362,73 +398,66 @@ volatile
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
     v_role text := practice_role();
 begin
     return query
-    with item as (
-        select i.*,
-               (i.answers is not null or i.transcript_text is not null) as sends_work,
-               (i.score is not null or i.score_breakdown is not null or i.kpis is not null
-                or i.feedback_text is not null or i.feedback_json is not null
-                or i.manager_comments is not null) as sends_scoring
-          from jsonb_to_recordset(p_items)
-            as i(ord int, attempt_id uuid, status attempt_status, answers jsonb,
-                 transcript_text text, score numeric, score_breakdown jsonb, kpis jsonb,
-                 feedback_text text, feedback_json jsonb, manager_comments text)
-    ),
-    locked as (
-        select a.*
-          from (select distinct i.attempt_id from item i order by i.attempt_id) k
-          cross join lateral (
-              select s.*
-                from scenario_attempts s
-               where s.id = k.attempt_id and s.org_id = p_org_id
-                 for update
-          ) a
-    ),
-    compared as (
-        select i.*, l.id as found_id, l.clerk_user_id as owner, l.status as stored_status,
-               l.version as stored_version, l.recording_path is not null as has_recording,
-               case when l.status is null or l.status = 'in_progress' then '{}'::text[]
+    with looked as (
+        select i.*, l.a as stored,
+               case when (l.a).id is null or (l.a).status = 'in_progress' then '{}'::text[]
                     else array_remove(array[
-                        case when i.status is distinct from null and i.status <> l.status
+                        case when i.status is not null and i.status <> (l.a).status
                              then 'status' end,
-                        case when i.answers is not null and i.answers <> l.answers
+                        case when i.answers is not null and i.answers <> (l.a).answers
                              then 'answers' end,
                         case when i.transcript_text is not null
-                                  and i.transcript_text is distinct from l.transcript_text
+                                  and i.transcript_text is distinct from (l.a).transcript_text
                              then 'transcript_text' end], null) end as changed
-          from item i left join locked l on l.id = i.attempt_id
+          from (select * from jsonb_to_recordset(p_items)
+                    as i(ord int, attempt_id uuid, status attempt_status, answers jsonb,
+                         transcript_text text, score numeric, score_breakdown jsonb, kpis jsonb,
+                         feedback_text text, feedback_json jsonb, manager_comments text)
+                 order by i.attempt_id) i
+          left join lateral (
+              select a from scenario_attempts a
+               where a.id = i.attempt_id and a.org_id = p_org_id
+                 for update) l on true
     ),
-    judged as (
-        select c.*,
-               attempt_verdict('submit', c.found_id is not null, c.owner, c.stored_status,
-                               p_user_id, v_role,
-                               p_requested_status => c.status,
-                               p_sends_work => c.sends_work,
-                               p_sends_scoring => c.sends_scoring,
-                               p_changed => cardinality(c.changed) > 0) as verdict
-          from compared c
+    judged as materialized (
+        select k.*,
+               attempt_verdict('submit', (k.stored).id is not null, (k.stored).clerk_user_id,
+                               (k.stored).status, p_user_id, v_role,
+                               p_requested_status => k.status,
+                               p_sends_work => k.answers is not null or k.transcript_text is not null,
+                               p_sends_scoring => k.score is not null or k.score_breakdown is not null
+                                   or k.kpis is not null or k.feedback_text is not null
+                                   or k.feedback_json is not null or k.manager_comments is not null,
+                               p_changed => cardinality(k.changed) > 0) as verdict
+          from looked k
     ),
-    written as (
+    ended as (
         update scenario_attempts a
-           set status = case when j.verdict = 'ended' then coalesce(j.status, 'completed')
-                             else a.status end,
-               ended_at = case when j.verdict = 'ended' then coalesce(a.ended_at, now())
-                               else a.ended_at end,
-               submitted_at = case when j.verdict = 'ended' then now() else a.submitted_at end,
-               ended_by = case when j.verdict = 'ended' then p_user_id else a.ended_by end,
+           set status = coalesce(j.status, 'completed'),
+               ended_at = coalesce(a.ended_at, now()),
+               submitted_at = now(),
+               ended_by = p_user_id,
                -- From the end the attempt records (a call may have ended it earlier).
-               duration_seconds = case when j.verdict = 'ended'
-                   then greatest(0, round(extract(epoch from coalesce(a.ended_at, now())
-                                                             - a.started_at)))::int
-                   else a.duration_seconds end,
+               duration_seconds = greatest(0, round(extract(epoch from coalesce(a.ended_at, now())
+                                                             - a.started_at)))::int,
                answers = coalesce(j.answers, a.answers),
                transcript_text = coalesce(j.transcript_text, a.transcript_text),
-               score = coalesce(j.score, a.score),
+               version = a.version + 1,
+               updated_at = now()
+          from judged j
+         where j.verdict = 'ended' and a.id = j.attempt_id and a.org_id = p_org_id
+        returning a.*
+    ),
+    scored as (
+        update scenario_attempts a
+           set score = coalesce(j.score, a.score),
                score_breakdown = coalesce(j.score_breakdown, a.score_breakdown),
                kpis = coalesce(j.kpis, a.kpis),
                feedback_text = coalesce(j.feedback_text, a.feedback_text),
@@ -438,27 +467,123 @@ begin
                version = a.version + 1,
                updated_at = now()
           from judged j
-         where j.verdict in ('ended', 'scored') and a.id = j.attempt_id and a.org_id = p_org_id
+         where j.verdict = 'scored' and a.id = j.attempt_id and a.org_id = p_org_id
         returning a.*
+    ),
+    written as (
+        select * from ended union all select * from scored
     )
     select j.ord, j.attempt_id, j.verdict, j.changed,
-           r.id, r.clerk_user_id, r.scenario_id, r.status, r.version, r.started_at, r.ended_at,
-           r.duration_seconds, r.submitted_at, r.ended_by, r.score, r.score_breakdown, r.kpis,
-           r.feedback_text, r.feedback_json, r.manager_comments, r.scored_by,
-           r.recording_path, r.updated_at
+           coalesce(w.id, (j.stored).id),
+           coalesce(w.clerk_user_id, (j.stored).clerk_user_id),
+           coalesce(w.scenario_id, (j.stored).scenario_id),
+           coalesce(w.status, (j.stored).status),
+           coalesce(w.version, (j.stored).version),
+           coalesce(w.started_at, (j.stored).started_at),
+           case when w.id is not null then w.ended_at else (j.stored).ended_at end,
+           case when w.id is not null then w.duration_seconds else (j.stored).duration_seconds end,
+           case when w.id is not null then w.submitted_at else (j.stored).submitted_at end,
+           case when w.id is not null then w.ended_by else (j.stored).ended_by end,
+           case when w.id is not null then w.score else (j.stored).score end,
+           case when w.id is not null then w.score_breakdown else (j.stored).score_breakdown end,
+           case when w.id is not null then w.kpis else (j.stored).kpis end,
+           case when w.id is not null then w.feedback_text else (j.stored).feedback_text end,
+           case when w.id is not null then w.feedback_json else (j.stored).feedback_json end,
+           case when w.id is not null then w.manager_comments else (j.stored).manager_comments end,
+           case when w.id is not null then w.scored_by else (j.stored).scored_by end,
+           case when w.id is not null then w.recording_path else (j.stored).recording_path end,
+           coalesce(w.updated_at, (j.stored).updated_at)
       from judged j
-      left join lateral (
-          select w.* from written w where w.id = j.attempt_id
-          union all
-          select l.* from locked l
-           where l.id = j.attempt_id
-             and not exists (select 1 from written w where w.id = j.attempt_id)
-      ) r on true
+      left join written w on w.id = j.attempt_id
      order by j.ord;
 end
 $$;
 comment on function attempt_submit(uuid, text, jsonb) is
     'Submit of any number of attempts: per item ended, scored, ended_before (a repeat) or a refusal (not_found, forbidden, changed, not_completed), with the result.';
+
+-- The completion pipeline a completing submit fires (0017): its reads of the
+-- attempts become keyed lookups too, with a SET of its own, since its plans
+-- are kept per connection under whatever settings its first caller had.
+create or replace function practice_complete_attempts(p_ids uuid[])
+returns integer
+language plpgsql
+security invoker
+set search_path = public, pg_temp
+set enable_seqscan = off
+as $$
+declare
+    v_done integer;
+begin
+    with fresh as (
+        insert into fact_scenario_attempts
+            (attempt_id, org_id, user_id, scenario_id, score, duration_seconds,
+             talk_ms, listen_ms, started_at, ended_at)
+        select a.id, a.org_id, a.clerk_user_id, a.scenario_id, a.score, a.duration_seconds,
+               practice_jsonb_int(a.kpis, 'talk_ms'), practice_jsonb_int(a.kpis, 'listen_ms'),
+               a.started_at, a.ended_at
+          from unnest(p_ids) as u(id)
+         cross join lateral (
+             select s.* from scenario_attempts s where s.id = u.id limit 1) a
+         where a.status = 'completed'
+        on conflict (attempt_id) do nothing
+        returning attempt_id
+    ), done as (
+        select a.* from fresh f
+         cross join lateral (
+             select s.* from scenario_attempts s where s.id = f.attempt_id limit 1) a
+    ), kpi_events as (
+        insert into fact_kpi_events (attempt_id, org_id, user_id, scenario_id, event_type, event_value, timestamp_ms)
+        select a.id, a.org_id, a.clerk_user_id, a.scenario_id,
+               e ->> 'event_type', e -> 'event_value', practice_jsonb_int(e, 'timestamp_ms')
+          from done a
+          cross join lateral jsonb_array_elements(
+              case when jsonb_typeof(a.kpis -> 'events') = 'array' then a.kpis -> 'events' else '[]' end) as t(e)
+         where jsonb_typeof(e) = 'object'
+           and jsonb_typeof(e -> 'event_type') = 'string'
+           and e ->> 'event_type' <> ''
+    ), metadata as (
+        insert into scenario_metadata as m
+            (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
+             time_spent_total_seconds, time_spent_samples, average_time_spent)
+        select org_id, scenario_id, count(*), count(*), 100,
+               coalesce(sum(duration_seconds), 0), count(duration_seconds),
+               round(avg(duration_seconds))::integer
+          from done
+         group by org_id, scenario_id
+        on conflict (org_id, scenario_id) do update
+           set total_times_used         = m.total_times_used + excluded.total_times_used,
+               completion_rate          = least(round(100.0 * (m.total_times_used + excluded.total_times_used)
+                                                      / greatest(m.total_attempts, 1), 2), 100)::real,
+               time_spent_total_seconds = m.time_spent_total_seconds + excluded.time_spent_total_seconds,
+               time_spent_samples       = m.time_spent_samples + excluded.time_spent_samples,
+               average_time_spent       = case when m.time_spent_samples + excluded.time_spent_samples > 0
+                                               then round((m.time_spent_total_seconds + excluded.time_spent_total_seconds)::numeric
+                                                          / (m.time_spent_samples + excluded.time_spent_samples))::integer
+                                          end
+    ), progress as (
+        insert into user_scenario_progress as p
+            (org_id, user_id, scenario_id, times_attempted, times_completed, last_attempt_at, last_completed_at)
+        select org_id, clerk_user_id, scenario_id, count(*), count(*), max(started_at),
+               max(coalesce(ended_at, now()))
+          from done
+         group by org_id, clerk_user_id, scenario_id
+        on conflict (org_id, user_id, scenario_id) do update
+           set times_completed   = p.times_completed + excluded.times_completed,
+               last_completed_at = greatest(p.last_completed_at, excluded.last_completed_at)
+    ), assigned as (
+        update assignments s
+           set completed_at = f.ended_at
+          from (select distinct on (assignment_id) assignment_id, coalesce(ended_at, now()) as ended_at
+                  from done
+                 where assignment_id is not null
+                 order by assignment_id, started_at, id) f
+         where s.id = f.assignment_id
+           and s.completed_at is null
+    )
+    select count(*)::integer into v_done from done;
+    return v_done;
+end
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Recordings
@@ -478,6 +603,7 @@ stable
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
@@ -510,6 +636,7 @@ volatile
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
@@ -564,6 +691,7 @@ stable
 security invoker
 set search_path = public, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare
@@ -583,6 +711,7 @@ begin
               select s.id, s.clerk_user_id, s.status, s.version, s.answers, s.recording_path
                 from scenario_attempts s
                where s.id = k.attempt_id and s.org_id = v_org
+               limit 1
           ) a
     ),
     recording as (

@@ -48,8 +48,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dev.postgres import APP_LOGIN, throwaway_database
+from practice.attempts.recordings import _RECORD_RECORDING
 from practice.attempts.service import LOG_ACTIVITY, SAVE_DRAFTS, STATES, SUBMIT
-from practice.db import ENTER
+from practice.batch.service import VALIDATE
+from practice.core.db import ENTER
 
 RELATION = "scenario_attempts"
 PRIMARY_KEY = "scenario_attempts_pkey"
@@ -321,7 +323,24 @@ HOT_CALLS = (
         "attempt_submit",
         SUBMIT,
         _items,
-        lambda rows: rows[0]["ended_now"],
+        lambda rows: rows[0]["verdict"] == "ended",
+    ),
+    HotCall(
+        "validate_multiple_attempts",
+        VALIDATE,
+        lambda _t, a: {"ids": [a]},
+        lambda rows: rows[0]["verdict"] == "ended",
+    ),
+    HotCall(
+        "attempt_record_recording",
+        _RECORD_RECORDING,
+        lambda t, a: {
+            "org_id": t.org_id,
+            "user_id": t.trainee,
+            "id": a,
+            "key": f"recordings/{t.org_id}/{a}/{uuid.uuid4()}.webm",
+        },
+        lambda rows: rows[0]["verdict"] == "ok",
     ),
 )
 

@@ -61,9 +61,9 @@ def populated(database: MigratedDatabase, world: World) -> World:
             [b, world.scenarios["b"], trainee],
         )
         conn.execute(
-            "insert into attempt_activity (org_id, attempt_id, user_id, event_type) "
-            "values (%s, %s, %s, 'call_started')",
-            [b, attempt, trainee],
+            "insert into attempt_activity (org_id, attempt_id, owner_user_id, user_id, event_type)"
+            " values (%s, %s, %s, %s, 'call_started')",
+            [b, attempt, trainee, trainee],
         )
         conn.execute(
             "update scenario_attempts set status = 'completed', score = 80, ended_at = now(),"
@@ -400,9 +400,9 @@ def matrix(database: MigratedDatabase) -> Matrix:
             [org, trainee, scenario],
         ).fetchone()[0]
         conn.execute(
-            "insert into attempt_activity (org_id, attempt_id, user_id, event_type)"
-            " values (%s, %s, %s, 'call_started')",
-            [org, attempt, trainee],
+            "insert into attempt_activity (org_id, attempt_id, owner_user_id, user_id, event_type)"
+            " values (%s, %s, %s, %s, 'call_started')",
+            [org, attempt, trainee, trainee],
         )
         # Completed: the triggers fill the fact, progress and metadata rows.
         conn.execute(

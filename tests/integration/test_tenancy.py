@@ -57,9 +57,9 @@ def attempts(database: MigratedDatabase) -> Attempts:
             for _ in range(2)
         )
         conn.execute(
-            "insert into attempt_activity (org_id, attempt_id, user_id, event_type)"
-            " values (%s, %s, %s, 'call_started')",
-            [org_a, practising, owner],
+            "insert into attempt_activity (org_id, attempt_id, owner_user_id, user_id, event_type)"
+            " values (%s, %s, %s, %s, 'call_started')",
+            [org_a, practising, owner, owner],
         )
         conn.execute(
             "update scenario_attempts set status = 'completed', ended_at = now(), score = 70,"
