@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from dev.invoke import LambdaContext
 from practice.core.runtime import logger
-from practice.web import Call, Reply, create_api, create_handler
+from practice.web import Call, Reply, Router, create_api, create_handler
 from tests.support import http_event
 
 pytestmark = pytest.mark.unit
@@ -23,12 +23,14 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def handler() -> Any:
     api = create_api(title="probe", max_body_bytes=1024, principal_of=lambda _request: None)
+    router = Router()
 
-    @api.get("/ping", public=True, replies=[Reply(204)])
+    @router.get("/ping", public=True, replies=[Reply(204)])
     async def ping(_call: Call[None, None]) -> Response:
         logger.warning("pinged")
         return Response(status_code=204)
 
+    api.include(router)
     return create_handler(api.app, budget_seconds=5)
 
 

@@ -6,7 +6,7 @@ from practice.web.etags import etag, etag_matches, expected_version
 from practice.web.handler import create_handler, ensure_event_loop
 from practice.web.params import In, RouteParams
 from practice.web.problems import PROBLEM_JSON
-from practice.web.routes import ETAG, LOCATION, Api, Call, Reply
+from practice.web.routes import ETAG, LOCATION, Api, Call, Reply, Router
 
 __all__ = [
     "ETAG",
@@ -18,6 +18,7 @@ __all__ = [
     "PrincipalOf",
     "Reply",
     "RouteParams",
+    "Router",
     "create_api",
     "create_handler",
     "ensure_event_loop",

@@ -5,7 +5,7 @@ cannot drift.
 
 A route reads like a FastAPI route::
 
-    @api.patch(
+    @router.patch(
         "/attempts/{attemptId}",
         params=SaveParams,
         body=SaveAttempt,
@@ -33,14 +33,15 @@ without its last segment and ``?action=<action>`` (``GET
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
 from psycopg import Connection
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -186,12 +187,83 @@ def _strict_query(request: Request, allowed: frozenset[str]) -> None:
         seen.add(name)
 
 
+class Router:
+    """A feature's routes, declared where the feature's HTTP lives
+    (``practice.web.api.<feature>``) and served by the function that includes
+    them. An endpoint takes the ``Call`` and, by parameter name, the services
+    the function binds once at init (no per-request resolution)::
+
+        router = Router()
+
+        @router.get("/attempts/{attemptId}/info", params=OfAttempt, replies=[...])
+        async def attempt_info(call: Call[OfAttempt, None], attempts: AttemptService) -> Response:
+            ...
+    """
+
+    def __init__(self) -> None:
+        self.declared: list[
+            tuple[str, str, Callable[..., Awaitable[Response]], dict[str, Any]]
+        ] = []
+        self.moves: list[tuple[str, str, str, str]] = []
+
+    def route(self, method: str, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare the decorated endpoint at ``method path``."""
+
+        def register(endpoint: Callable[..., Awaitable[Response]]) -> Any:
+            if not inspect.iscoroutinefunction(endpoint):
+                raise TypeError(f"{endpoint.__name__} must be async")
+            Operation(method, path, endpoint, **declared)  # a declaration error fails at import
+            self.declared.append((method, path, endpoint, declared))
+            return endpoint
+
+        return register
+
+    def get(self, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare a GET route."""
+        return self.route("GET", path, **declared)
+
+    def post(self, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare a POST route."""
+        return self.route("POST", path, **declared)
+
+    def put(self, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare a PUT route."""
+        return self.route("PUT", path, **declared)
+
+    def patch(self, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare a PATCH route."""
+        return self.route("PATCH", path, **declared)
+
+    def delete(self, path: str, **declared: Any) -> Callable[[Any], Any]:
+        """Declare a DELETE route."""
+        return self.route("DELETE", path, **declared)
+
+    def moved(self, method: str, path: str, action: str, to: str) -> None:
+        """Seed 004's ``?action=<action>`` on ``path`` answers 308 to ``to``."""
+        self.moves.append((method, path, action, to))
+
+
+def _bound(endpoint: Callable[..., Awaitable[Response]], services: dict[str, Any]) -> Endpoint:
+    # The services an endpoint names after its Call, bound once.
+    wanted = list(inspect.signature(endpoint).parameters)[1:]
+    missing = [name for name in wanted if name not in services]
+    if missing:
+        raise TypeError(f"{endpoint.__name__} needs {', '.join(missing)}, which were not given")
+    given = {name: services[name] for name in wanted}
+
+    @functools.wraps(endpoint)
+    async def serve(call: Call[Any, Any]) -> Response:
+        return await endpoint(call, **given)
+
+    return serve
+
+
 class Api:
     """The routes of one HTTP function, declared once and served as declared."""
 
     def __init__(
         self,
-        app: FastAPI,
+        app: Starlette,
         principal_of: Callable[[Request], Principal],
         idempotency: Any = None,
     ) -> None:
@@ -202,38 +274,18 @@ class Api:
         # Seed 004's forms: (method, path) -> {action: operation}; default action.
         self._seed_forms: dict[tuple[str, str], dict[str, Operation | str]] = {}
 
-    # -- declaring ---------------------------------------------------------------
+    def include(self, router: Router, **services: Any) -> None:
+        """Serve ``router``'s routes, each endpoint given the ``services`` it names."""
+        for method, path, endpoint, declared in router.declared:
+            self._declare(Operation(method, path, _bound(endpoint, services), **declared))
+        for method, path, action, to in router.moves:
+            self._seed_form(method, path)[action] = to
 
-    def route(self, method: str, path: str, **declared: Any) -> Callable[[Endpoint], Endpoint]:
-        """Declare and serve the decorated endpoint at ``method path``."""
-
-        def register(endpoint: Endpoint) -> Endpoint:
-            if not inspect.iscoroutinefunction(endpoint):
-                raise TypeError(f"{endpoint.__name__} must be async")
-            operation = Operation(method, path, endpoint, **declared)
-            if operation.idempotent and self.idempotency is None:
-                raise TypeError(f"{operation.name} takes an Idempotency-Key but the Api has none")
-            self.operations.append(operation)
-            self._serve(operation)
-            return endpoint
-
-        return register
-
-    def get(self, path: str, **declared: Any) -> Callable[[Endpoint], Endpoint]:
-        """Declare a GET route."""
-        return self.route("GET", path, **declared)
-
-    def post(self, path: str, **declared: Any) -> Callable[[Endpoint], Endpoint]:
-        """Declare a POST route."""
-        return self.route("POST", path, **declared)
-
-    def patch(self, path: str, **declared: Any) -> Callable[[Endpoint], Endpoint]:
-        """Declare a PATCH route."""
-        return self.route("PATCH", path, **declared)
-
-    def moved(self, method: str, path: str, action: str, to: str) -> None:
-        """Seed 004's ``?action=<action>`` on ``path`` answers 308 to ``to``."""
-        self._seed_form(method, path)[action] = to
+    def _declare(self, operation: Operation) -> None:
+        if operation.idempotent and self.idempotency is None:
+            raise TypeError(f"{operation.name} takes an Idempotency-Key but the Api has none")
+        self.operations.append(operation)
+        self._serve(operation)
 
     # -- serving -------------------------------------------------------------------
 
@@ -343,4 +395,5 @@ __all__ = [
     "Header",
     "OneOf",
     "Reply",
+    "Router",
 ]
