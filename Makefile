@@ -9,12 +9,12 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 
-.PHONY: help venv test test-unit test-integration dev dev-reset migrate seed psql token invoke lint format bench build clean
+.PHONY: help venv test test-unit test-integration dev dev-reset migrate seed psql token invoke schedule lint format bench build clean
 
 help:
-	@echo "make dev | test | lint | format | migrate | seed | psql | token | invoke | bench | build | dev-reset | clean"
+	@echo "make dev | test | lint | format | migrate | seed | psql | token | invoke | schedule | bench | build | dev-reset | clean"
 	@echo "variables: PYTEST_ARGS (test*), SEED_ARGS (seed), PSQL_ARGS (psql), TOKEN_ARGS (token),"
-	@echo "           INVOKE_ARGS (invoke), BENCH_ARGS (bench: one benchmark and its arguments),"
+	@echo "           INVOKE_ARGS (invoke), SCHEDULE_ARGS (schedule), BENCH_ARGS (bench: one benchmark and its arguments),"
 	@echo "           DATABASE_URL (dev, migrate, seed, psql, invoke: that database; test: that server)"
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
@@ -62,6 +62,10 @@ token: $(STAMP)
 
 invoke: $(STAMP)
 	$(PY) -m dev invoke $(INVOKE_ARGS)
+
+# What EventBridge would start: make schedule SCHEDULE_ARGS=SweepDedupe (none: the list).
+schedule: $(STAMP)
+	$(PY) -m dev schedule $(SCHEDULE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -210,6 +210,41 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Fire a schedule of the template now, as EventBridge would; list them without a name."""
+    from dev.invoke import FunctionError, FunctionRuntime
+    from dev.moto_server import aws_environment, start_moto
+    from dev.schedules import find_schedule, scheduled_event
+    from dev.template import Resolver, functions, load_template, schedules
+
+    template = load_template()
+    known = schedules(template)
+    if args.name is None:
+        for schedule in known:
+            print(f"{schedule.name}\t{schedule.function.logical_id}\t{schedule.expression}")
+        return 0
+    try:
+        schedule = find_schedule(known, args.name)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        app_url = args.database_url or stack.enter_context(_database()).app_url
+        local_aws = start_moto(template)
+        stack.callback(local_aws.stop)
+        overrides = {**aws_environment(local_aws.endpoint), "PRACTICE_DATABASE_URL": app_url}
+        runtime = FunctionRuntime(functions(template), Resolver(template), overrides)
+        stack.callback(runtime.close)
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                result = runtime.invoke(schedule.function.logical_id, scheduled_event(schedule))
+            except FunctionError as exc:
+                print(json.dumps(exc.payload, indent=2))
+                return 1
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(
@@ -243,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="seconds of validity (3600)")
     token.add_argument("--issuer", help="iss (default: the template's)")
     token.add_argument("--audience", help="aud (default: the template's)")
+    schedule = commands.add_parser("schedule", help="fire a schedule now (none: list them)")
+    schedule.add_argument("name", nargs="?", help="the schedule's event name, e.g. SweepDedupe")
+    schedule.add_argument("--database-url", help="the URL the function connects with")
     invoke = commands.add_parser("invoke", help="run a function on event files")
     invoke.add_argument("function", help="logical id (AttemptsFunction) or folder (attempts)")
     invoke.add_argument(

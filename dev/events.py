@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -160,9 +162,12 @@ def event_for(case: Case) -> dict[str, Any]:
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))]
     headers += list(case.headers.items())
     target = f"{case.path}?{urlencode(case.query)}" if case.query else case.path
-    path_parameters = None
-    if "{attemptId}" in case.route:
-        path_parameters = {"attemptId": case.path.rsplit("/", 1)[1]}
+    # Each {name} of the route takes the segment of the path in its place.
+    path_parameters = {
+        template[1:-1]: segment
+        for template, segment in zip(case.route.split("/"), case.path.split("/"), strict=False)
+        if template.startswith("{") and template.endswith("}")
+    } or None
     event = build_event(
         HttpRequest(case.method, target, headers, raw),
         route_key=f"{case.method} {case.route}",
@@ -177,13 +182,36 @@ def event_for(case: Case) -> dict[str, Any]:
     return event
 
 
+def schedule_events() -> dict[str, dict[str, Any]]:
+    """Each schedule's event as EventBridge sends it, and EventBridge's own
+    scheduled event for a function that runs one job (as a rule without Input
+    would send it), by file name."""
+    from dev.schedules import scheduled_event
+    from dev.template import load_template, schedules
+
+    at = datetime.fromtimestamp(ISSUED_AT, UTC)
+    found: dict[str, dict[str, Any]] = {}
+    for schedule in schedules(load_template()):
+        case = re.sub(r"(?<!^)(?=[A-Z])", "-", schedule.name).lower()
+        found[f"{schedule.function.directory}-{case}.200.json"] = scheduled_event(schedule, at)
+        if len(schedule.function.schedules) == 1:
+            bare = replace(schedule, input=None)
+            event = scheduled_event(bare, at) | {"id": f"events-{case}"}
+            found[f"{schedule.function.directory}-scheduled-event.200.json"] = event
+    return found
+
+
 def main() -> int:
-    """Write every case to ``events/<function>-<case>.<status>.json``."""
+    """Write every case to ``events/<function>-<case>.<status>.json``, and every
+    schedule's event beside them."""
     EVENTS.mkdir(exist_ok=True)
     for case in CASES:
         path = EVENTS / f"{case.function}-{case.name}.{case.status}.json"
         path.write_text(json.dumps(event_for(case), indent=2) + "\n")
-    print(f"wrote {len(CASES)} events to {EVENTS}")
+    scheduled = schedule_events()
+    for name, event in scheduled.items():
+        (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
+    print(f"wrote {len(CASES) + len(scheduled)} events to {EVENTS}")
     return 0
 
 

@@ -7,6 +7,7 @@ and the signing keys from under it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -30,7 +31,8 @@ from dev.postgres import (
     with_dbname,
     with_user,
 )
-from dev.template import ROOT, load_template
+from dev.schedules import Scheduler, scheduled_event
+from dev.template import ROOT, Schedule, load_template, schedules
 
 DEV_DIR = ROOT / ".dev"
 PGDATA = DEV_DIR / "pgdata"
@@ -135,6 +137,7 @@ class LocalStack:
         self.database: LocalDatabase | None = None
         self.aws: LocalAws | None = None
         self.server: GatewayServer | None = None
+        self.scheduler: Scheduler | None = None
         self.notes: list[str] = []
 
     def start(self, timings: Timings, warm: bool = True) -> None:
@@ -164,11 +167,22 @@ class LocalStack:
                     template, overrides=overrides, log=lambda line: print(line, flush=True)
                 )
                 self.server.start()
+            self.scheduler = self._start_scheduler(template)
         except BaseException:
             self.stop()
             raise
         if warm:
             threading.Thread(target=self._warm, name="warm-functions", daemon=True).start()
+
+    def _start_scheduler(self, template: dict[str, Any]) -> Scheduler:
+        # What EventBridge would start on its own: rate() schedules, on their period.
+        runtime = self.server.gateway.runtime
+
+        def fire(schedule: Schedule) -> None:
+            result = runtime.invoke(schedule.function.logical_id, scheduled_event(schedule))
+            print(f"[schedule] {schedule.name}: {json.dumps(result)}", flush=True)
+
+        return Scheduler(schedules(template), fire, lambda line: print(line, flush=True)).start()
 
     def _start_moto(self, template: dict[str, Any], timings: Timings) -> LocalAws:
         with timings.step("moto (in parallel)"):
@@ -202,6 +216,9 @@ class LocalStack:
     def stop(self) -> str:
         """Stop the gateway, the functions' pools, moto and PostgreSQL; says what stopped."""
         stopped = []
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.server is not None:
             self.server.stop()
             if self.server.gateway is not None:
@@ -234,6 +251,8 @@ class LocalStack:
             f" verified sender: {', '.join(aws.senders)})",
             "  Logs      function logs and one line per request print here;"
             " POWERTOOLS_LOG_LEVEL=DEBUG make dev shows more",
+            "  Schedules rate() ones fire on their period here; any one now:"
+            " make schedule SCHEDULE_ARGS=<name> (make schedule lists them)",
             *(f"  note      {note}" for note in self.notes),
         ]
         members = demo_members(self.database.admin_url)

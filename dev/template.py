@@ -64,6 +64,25 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One Schedule event: the rule's expression and the Input it sends (None:
+    EventBridge's own scheduled event)."""
+
+    function: Function = field(repr=False, compare=False)
+    name: str  # the event's key in the template: "SweepDedupe"
+    expression: str  # "rate(1 hour)", "cron(0 2 * * ? *)"
+    input: Any = None  # the parsed Input JSON
+
+    @property
+    def rate_seconds(self) -> int | None:
+        """The period of a ``rate(...)`` expression in seconds; None for cron."""
+        found = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", self.expression.strip())
+        if found is None:
+            return None
+        return int(found.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[found.group(2)]
+
+
+@dataclass(frozen=True)
 class Function:
     """An AWS::Serverless::Function as the template declares it, Globals applied."""
 
@@ -75,6 +94,7 @@ class Function:
     environment: dict[str, Any] = field(default_factory=dict)  # intrinsics unresolved
     function_name: Any = None
     routes: list[Route] = field(default_factory=list, compare=False, repr=False)
+    schedules: list[Schedule] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def module(self) -> str:
@@ -123,7 +143,15 @@ def functions(template: dict[str, Any]) -> dict[str, Function]:
             env,
             props.get("FunctionName"),
         )
-        for event in (props.get("Events") or {}).values():
+        for event_name, event in (props.get("Events") or {}).items():
+            if event.get("Type") == "Schedule":
+                schedule = event.get("Properties") or {}
+                raw = schedule.get("Input")
+                given = json.loads(raw) if isinstance(raw, str) else None
+                fn.schedules.append(
+                    Schedule(fn, event_name, str(schedule.get("Schedule", "")), given)
+                )
+                continue
             if event.get("Type") != "HttpApi":
                 continue
             event_props = event.get("Properties") or {}
@@ -140,6 +168,11 @@ def functions(template: dict[str, Any]) -> dict[str, Function]:
             fn.routes.append(Route(fn, method, path, authorizer, scopes))
         found[logical_id] = fn
     return found
+
+
+def schedules(template: dict[str, Any]) -> list[Schedule]:
+    """Every Schedule event of every function, in template order."""
+    return [schedule for fn in functions(template).values() for schedule in fn.schedules]
 
 
 def http_routes(template: dict[str, Any]) -> list[Route]:

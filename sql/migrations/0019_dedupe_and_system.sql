@@ -53,7 +53,10 @@ create policy dedupe_records_own on dedupe_records for all to practice_app
         (user_id = (select practice_user()) and org_id = (select practice_org()))
         or (user_id is null and (select practice_role()) = 'system')
     );
--- The sweep of expired records runs as the system, across every org.
+-- The sweep of expired records runs as the system, across every org (a DELETE
+-- reads the rows it deletes, so it needs seeing them as well).
+create policy dedupe_records_sweep_select on dedupe_records for select to practice_app
+    using ((select practice_role()) = 'system' and expires_at <= now());
 create policy dedupe_records_sweep on dedupe_records for delete to practice_app
     using ((select practice_role()) = 'system' and expires_at <= now());
 

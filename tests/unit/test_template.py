@@ -213,6 +213,13 @@ def _granted(transformed: dict[str, Any], role_id: str) -> dict[str, Any]:
 def test_batch_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
     assert _granted(transformed, "BatchFunctionRole") == {
         "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
+    }
+
+
+def test_maintenance_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
+    # The dead-letter queue of its failed scheduled runs is its only other need.
+    assert _granted(transformed, "MaintenanceFunctionRole") == {
+        "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
         "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
     }
 
@@ -231,15 +238,22 @@ def test_attempts_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> 
         "s3:GetObject": {"Fn::Sub": "${UploadsBucket.Arn}/recordings/*"},
         "s3:DeleteObject": {"Fn::Sub": "${UploadsBucket.Arn}/recordings/*"},
         "s3:ListBucket": {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
-        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
     }
 
 
 def test_async_failures_go_to_the_dead_letter_queue(transformed: dict[str, Any]) -> None:
-    lambdas = set(_of_type(transformed, "AWS::Lambda::Function"))
+    # Functions invoked asynchronously (by a schedule) send a run that failed for
+    # good to the queue; API functions answer their callers and have no such config.
+    scheduled = {
+        logical_id
+        for logical_id, rule in _of_type(transformed, "AWS::Events::Rule").items()
+        for target in rule["Properties"]["Targets"]
+        for logical_id in [target["Arn"]["Fn::GetAtt"][0]]
+    }
     configs = _of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
     configured = {c["Properties"]["FunctionName"]["Ref"] for c in configs}
-    assert configured == lambdas
+    assert configured == scheduled
+    assert scheduled
     for config in configs:
         destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
         assert destination == {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}

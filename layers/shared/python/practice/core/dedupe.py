@@ -21,6 +21,7 @@ A reply is data (JSON) to this module; ``practice.web`` makes HTTP of it.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ import psycopg
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from practice.core.budget import seconds_left
 from practice.core.db import Database
 from practice.core.errors import Conflict, Invalid
 from practice.core.identity import Principal, Role
@@ -158,9 +160,15 @@ class Dedupe:
         raise KeyRunning("the key expired while it was replayed", retry_after=RUNNING_RETRY_AFTER)
 
     def sweep(self, principal: Principal, batch: int = 5000) -> int:
-        """Delete up to ``batch`` expired records of any scope (the system's job)."""
-        cursor = self.db.run(principal, lambda conn: conn.execute(SWEEP, {"batch": batch}))
-        return cursor.rowcount
+        """Delete every expired record of any scope (the system's job), a batch per
+        transaction so no lock is held long, while the run's budget lasts."""
+        deleted = 0
+        while seconds_left(math.inf) > 1:
+            cursor = self.db.run(principal, lambda conn: conn.execute(SWEEP, {"batch": batch}))
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch:
+                break
+        return deleted
 
 
 def _refuse(exc: psycopg.Error) -> None:

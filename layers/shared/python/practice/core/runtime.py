@@ -22,13 +22,19 @@ SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "practice")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Practice"), service=SERVICE)
+# Every metric names the function (Lambda sets its name): the template's alarms
+# watch each function's own UnhandledErrors and Unavailable.
+FUNCTION_NAME = os.getenv("AWS_LAMBDA_FUNCTION_NAME", "local")
+metrics.set_default_dimensions(function_name=FUNCTION_NAME)
 
 
 def tracing_enabled() -> bool:
     """True where X-Ray records this function: ``Tracing: Active`` in Lambda (its
-    daemon address is set) and not switched off with POWERTOOLS_TRACE_DISABLED."""
+    daemon address is set), not switched off with POWERTOOLS_TRACE_DISABLED, and
+    not where Powertools itself would not trace (outside Lambda, or SAM local)."""
     disabled = os.getenv("POWERTOOLS_TRACE_DISABLED", "").lower() in {"1", "true", "yes"}
-    return bool(os.getenv("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
+    in_lambda = bool(os.getenv("LAMBDA_TASK_ROOT")) and not os.getenv("AWS_SAM_LOCAL")
+    return bool(os.getenv("AWS_XRAY_DAEMON_ADDRESS")) and in_lambda and not disabled
 
 
 def _metrics_enabled() -> bool:
@@ -51,8 +57,13 @@ type Handler = Callable[[Any, Any], Any]
 
 
 def count_unhandled_error() -> None:
-    """Record one error that no domain rule explained (the alarm watches it)."""
+    """Record one error that no domain rule explained (a 500; an alarm pages on it)."""
     metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+
+
+def count_unavailable() -> None:
+    """Record one answer that a dependency was down (a 503; an alarm pages on many)."""
+    metrics.add_metric(name="Unavailable", unit=MetricUnit.Count, value=1)
 
 
 def entry_point(

@@ -23,15 +23,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from practice.core.errors import DomainError, TooLarge
+from practice.core.errors import DomainError, TooLarge, Unavailable
 from practice.core.identity import Principal
-from practice.core.runtime import count_unhandled_error, logger
+from practice.core.runtime import count_unavailable, count_unhandled_error, logger
 from practice.web.problems import domain_error_response, problem_response
 from practice.web.routes import Api
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, Unavailable):
+        count_unavailable()
     return domain_error_response(exc, instance=request.url.path)
 
 
@@ -56,6 +58,7 @@ async def _on_data_error(request: Request, exc: Exception) -> Response:
 
 async def _on_query_canceled(request: Request, _exc: Exception) -> Response:
     logger.warning("statement timeout", extra={"path": request.url.path})
+    count_unavailable()
     return problem_response(
         503, "the database took too long", {"Retry-After": "1"}, instance=request.url.path
     )
