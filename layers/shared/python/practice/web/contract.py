@@ -130,7 +130,8 @@ def _operation_entry(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
     parameters = _parameters(operation, schemas)
     if parameters:
         entry["parameters"] = parameters
-    if operation.body is not None:
+    documented_body = operation.body if operation.body is not None else operation.raw_body
+    if documented_body is not None:
         entry["requestBody"] = {
             "required": True,
             "content": {
@@ -190,7 +191,7 @@ def _error_statuses(operation: Operation) -> set[int]:
         errors |= {401, 403}
     if operation.idempotent:
         errors.add(409)
-    if operation.body is not None:
+    if operation.body is not None or operation.raw_body is not None:
         errors |= {400, 413, 415}
     return errors
 
@@ -237,7 +238,8 @@ def _responses(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
             }
         add(status, WHEN.get(status, HTTPStatus(status).phrase), PROBLEM_JSON, problem, headers)
     for status, description in GATEWAY.items():
-        if (status == 401 and operation.public) or (status == 413 and operation.body is None):
+        bodiless = operation.body is None and operation.raw_body is None
+        if (status == 401 and operation.public) or (status == 413 and bodiless):
             continue
         add(status, description, "application/json", gateway, retry if status == 429 else {})
     responses: dict[str, Any] = {}
@@ -303,8 +305,9 @@ def build_contract(api: Api, *, title: str, version: str = "1.0.0") -> dict[str,
     for operation in api.operations:
         if operation.params is not None:
             schemas.want((operation.name, "params"), operation.params, "validation")
-        if operation.body is not None:
-            body = operation.body.union() if isinstance(operation.body, OneOf) else operation.body
+        body = operation.body if operation.body is not None else operation.raw_body
+        if body is not None:
+            body = body.union() if isinstance(body, OneOf) else body
             schemas.want((operation.name, "body"), body, "validation")
         for index, reply in enumerate(operation.replies):
             if reply.model is not None:

@@ -149,6 +149,10 @@ class Operation:
     idempotent: bool = False
     public: bool = False
     action: str | None = None
+    # A body the endpoint reads itself from ``call.request`` (a signed webhook:
+    # the signature is over the raw bytes, checked before anything is parsed);
+    # the model only documents it.
+    raw_body: Any = None
 
     @property
     def name(self) -> str:
@@ -370,6 +374,8 @@ def _wire_names(model: type[RouteParams] | None) -> list[tuple[str, str]]:
 
 
 async def _read_body(request: Request, operation: Operation) -> Any:
+    if operation.raw_body is not None:
+        return None  # the endpoint reads (and first verifies) the raw bytes itself
     raw = await request.body()
     if operation.body is None:
         if raw:
