@@ -45,8 +45,8 @@ def test_each_declaration_is_documented_as_it_is_read(
         if operation.idempotent:
             read.add(("header", "Idempotency-Key"))
         assert {(p["in"], p["name"]) for p in entry.get("parameters", ())} == read
-        documented = operation.body is not None or operation.raw_body is not None
-        assert ("requestBody" in entry) == documented
+        has_body = operation.body is not None or operation.raw_body is not None
+        assert ("requestBody" in entry) == has_body
         for reply in operation.replies:
             answer = entry["responses"][str(reply.status)]
             assert ("application/json" in answer.get("content", {})) == (reply.model is not None)
