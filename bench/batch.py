@@ -1,15 +1,17 @@
-"""Issue 10's figures, in one run over seeded attempts:
+"""The batch operations' figures, in one run over seeded attempts:
 
 - 100 saves in one `batch_save` through the batch handler, beside the best single
   `jsonb_to_recordset` update of 100 rows on a raw connection (target ≤ 1.2x);
 - the same 100 saves as 100 `PATCH …?action=save` calls through the attempts
-  handler: round trips and wall time (seed 004's "up to 80 % fewer database calls");
+  handler: round trips and wall time (the batch is promised "up to 80 % fewer
+  database calls");
 - `multiple_states` of 100 ids beside 100 single `state` reads.
 
 Round trips are counted, not assumed: every ``Database.run`` of either
 function (one pipeline: context, statements, commit) is counted while it runs.
 
-Run: `python -m bench batch [--attempts N] [--rounds N]`; the issue's scale is
+Run: `python -m bench batch [--attempts N] [--rounds N]`; at the scale of the
+README's figures:
 `make bench BENCH_ARGS="batch --attempts 100000"` (the default, 20,000, keeps
 `make bench` short).
 """

@@ -1,4 +1,4 @@
-"""The batch function: seed 004's batch operations behind ``POST /attempts/batch``
+"""The batch function: the batch operations behind ``POST /attempts/batch``
 (routes in ``practice.web.api.batch``, the domain in ``practice.batch``).
 
 Its contract is served at ``/attempts/batch/openapi.json`` (and ``…/docs``): the

@@ -12,7 +12,7 @@
 --                       elsewhere) is a member. Gets exactly the privileges
 --                       the functions need (see 0009_grants.sql); row-level
 --                       security always applies to it.
---   practice_reporting  NOLOGIN. Seed 001's read-only BI role: SELECT on the
+--   practice_reporting  NOLOGIN. The read-only BI role: SELECT on the
 --                       fact_*, dim_* tables and the mv_* materialized views,
 --                       nothing else.
 --

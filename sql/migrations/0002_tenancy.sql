@@ -180,7 +180,7 @@ comment on function practice_can_see_user(uuid, text) is
 revoke all on function practice_can_see_user(uuid, text) from public;
 
 -- ---------------------------------------------------------------------------
--- dim_users (seed 001), one row per membership: a Clerk user can be in several orgs
+-- dim_users (the warehouse's user dimension), one row per membership: a Clerk user can be in several orgs
 -- ---------------------------------------------------------------------------
 create table dim_users (
     org_id          uuid not null references orgs (id) on delete cascade,
@@ -248,7 +248,7 @@ create policy dim_users_select on dim_users for select to practice_app
                 and manager_user_id = (select nullif(current_setting('app.user_id', true), '')))
         )
     );
--- practice_reporting is the BI role of seed 001 and reads every org by design
+-- practice_reporting is the BI role and reads every org by design
 -- (it is never used by request handlers); hence USING (true).
 create policy dim_users_reporting on dim_users for select to practice_reporting
     using (true);

@@ -1,16 +1,16 @@
 -- 0003_scenarios_assignments_progress.sql
 --
--- What: scenarios (seed 002 content, per org or built-in), dim_scenarios (its
+-- What: scenarios (the practice content, per org or built-in), dim_scenarios (its
 -- reporting dimension, trigger-synced), assignments (manager -> trainee),
--- scenario_metadata (seed 002's counters, but per org) and
--- user_scenario_progress (seed 002's per-user save/rating/progress), plus the
+-- scenario_metadata (engagement counters, per org) and
+-- user_scenario_progress (per-user save/rating/progress), plus the
 -- trigger that keeps the save/rating counters in scenario_metadata.
 --
 -- Why: attempts (0004) reference scenarios and assignments; the counters are
 -- derived data that only SECURITY DEFINER triggers write, so the app role can
 -- read them but never forge them.
 --
--- scenario_metadata is keyed (org_id, scenario_id) rather than seed 002's
+-- scenario_metadata is keyed (org_id, scenario_id) rather than the original's
 -- scenario_id alone: built-in scenarios (org_id NULL) are shared by every org,
 -- and one org must never see another org's usage counters.
 
@@ -85,7 +85,7 @@ create policy scenarios_update on scenarios for update to practice_app
 select practice_owner_policy('scenarios', 'all');
 
 -- ---------------------------------------------------------------------------
--- dim_scenarios (seed 001), org_id NULL for built-ins
+-- dim_scenarios (the warehouse's scenario dimension), org_id NULL for built-ins
 -- ---------------------------------------------------------------------------
 create table dim_scenarios (
     scenario_id uuid primary key,
@@ -144,7 +144,7 @@ create policy dim_scenarios_select on dim_scenarios for select to practice_app
         and (org_id is null
              or org_id = (select nullif(current_setting('app.org_id', true), '')::uuid))
     );
--- BI role of seed 001: reads every org by design (never used by request handlers).
+-- The BI role reads every org by design (never used by request handlers).
 create policy dim_scenarios_reporting on dim_scenarios for select to practice_reporting
     using (true);
 
@@ -258,7 +258,7 @@ select practice_owner_policy('assignments', 'select');
 select practice_owner_policy('assignments', 'update');
 
 -- ---------------------------------------------------------------------------
--- scenario_metadata (seed 002), per org
+-- scenario_metadata, per org
 -- ---------------------------------------------------------------------------
 create table scenario_metadata (
     org_id                   uuid not null references orgs (id) on delete cascade,
@@ -271,7 +271,7 @@ create table scenario_metadata (
     completion_rate          real,                        -- percent: total_times_used / total_attempts * 100
     average_time_spent       integer,                     -- seconds, mean duration of completed attempts
     -- Exact accumulators behind the two averages, so repeated incremental
-    -- updates never drift (not in seed 002; internal to the triggers).
+    -- updates never drift (internal to the triggers; no API exposes them).
     ratings_sum              integer not null default 0,
     time_spent_total_seconds bigint not null default 0,
     time_spent_samples       integer not null default 0,
@@ -295,7 +295,7 @@ create policy scenario_metadata_select on scenario_metadata for select to practi
 select practice_owner_policy('scenario_metadata', 'all');
 
 -- ---------------------------------------------------------------------------
--- user_scenario_progress (seed 002), per org and user
+-- user_scenario_progress, per org and user
 -- ---------------------------------------------------------------------------
 create table user_scenario_progress (
     org_id            uuid not null,

@@ -1,10 +1,10 @@
 -- 0004_attempts_activity_chat_sessions.sql
 --
--- What: scenario_attempts (seed 000's columns exactly, plus version for
+-- What: scenario_attempts (the original tracking columns, plus version for
 -- optimistic concurrency, answers/auto_save_data drafts, submitted_at,
--- last_activity_at, scored_by), its seed-000 indexes, the three "migration
--- 0011" partial indexes and an active-attempt index; attempt_activity (seed
--- 004's activity log); chat_sessions (seed 003's scenario progress as JSONB);
+-- last_activity_at, scored_by), its tracking indexes, the three "migration
+-- 0011" partial indexes and an active-attempt index; attempt_activity (the
+-- activity log); chat_sessions (scenario progress as JSONB);
 -- the trigger that counts a started attempt in scenario_metadata and
 -- user_scenario_progress.
 --
@@ -57,7 +57,7 @@ create table scenario_attempts (
     created_at       timestamptz not null default now(),
     updated_at       timestamptz not null default now(),
 
-    -- Additions (seed 004 / DESIGN.md)
+    -- Additions: optimistic concurrency, drafts, timing, the scorer
     version          integer not null default 1 check (version >= 1),
     answers          jsonb not null default '{}',
     auto_save_data   jsonb not null default '{}',
@@ -72,7 +72,7 @@ comment on table scenario_attempts is
 comment on column scenario_attempts.version is
     'Optimistic concurrency: every save/submit sets version = version + 1 where version = expected_version.';
 
--- Seed 000: existing indexes (names kept).
+-- The tracking indexes (their original names kept).
 create index idx_scenario_attempts_org_id_user_id on scenario_attempts (org_id, clerk_user_id);
 create index idx_scenario_attempts_org_id_scenario_id on scenario_attempts (org_id, scenario_id);
 create index idx_scenario_attempts_started_at on scenario_attempts (started_at);
@@ -83,7 +83,7 @@ create unique index idx_scenario_attempts_vapi_call_id on scenario_attempts (vap
 create index idx_scenario_attempts_assignment_id on scenario_attempts (assignment_id)
     where assignment_id is not null;
 
--- Seed 000: "migration 0011" attempt-tracking indexes (names kept).
+-- The attempt-tracking partial indexes (their original names kept).
 create index idx_scenario_attempts_user_scenario_time on scenario_attempts
     (org_id, clerk_user_id, scenario_id, started_at desc)
     where status = 'completed';
@@ -94,7 +94,7 @@ create index idx_scenario_attempts_user_recent on scenario_attempts
     (org_id, clerk_user_id, started_at desc)
     where status = 'completed';
 
--- Seed 004: active-attempt monitoring (get_active_attempts).
+-- Active-attempt monitoring (get_active_attempts).
 create index idx_scenario_attempts_active on scenario_attempts (org_id, scenario_id)
     where status = 'in_progress';
 
@@ -234,7 +234,7 @@ create trigger count_attempt_on_insert after insert on scenario_attempts
     for each statement execute function trigger_attempt_counters();
 
 -- ---------------------------------------------------------------------------
--- attempt_activity (seed 004 activity log)
+-- attempt_activity (the activity log)
 -- ---------------------------------------------------------------------------
 create table attempt_activity (
     id          bigint generated always as identity primary key,
@@ -270,7 +270,7 @@ create policy attempt_activity_insert on attempt_activity for insert to practice
     );
 
 -- ---------------------------------------------------------------------------
--- chat_sessions (seed 003)
+-- chat_sessions
 -- ---------------------------------------------------------------------------
 create table chat_sessions (
     id                    uuid primary key default gen_random_uuid(),
@@ -285,7 +285,7 @@ create table chat_sessions (
     updated_at            timestamptz not null default now(),
     foreign key (org_id, user_id) references org_members (org_id, user_id) on delete cascade
 );
--- Seed 003 indexes (names kept, org_id prefixed since every query is org-scoped).
+-- Their indexes (original names kept, org_id prefixed since every query is org-scoped).
 create index idx_chat_sessions_scenario_id on chat_sessions (org_id, scenario_id);
 create index idx_chat_sessions_scenario_started_at on chat_sessions (org_id, scenario_started_at);
 create index idx_chat_sessions_active_scenarios on chat_sessions (org_id, user_id, scenario_id)

@@ -1,25 +1,25 @@
 -- 0005_star_schema_reporting.sql
 --
--- What: seed 001's reporting warehouse: fact_scenario_attempts,
+-- What: the reporting warehouse: fact_scenario_attempts,
 -- fact_kpi_events, dim_time (prefilled 2024-01-01 .. 2028-12-31), the
 -- completion trigger trigger_populate_fact() (fact row + KPI events + the
--- completion counters of seed 002 + assignment completion, exactly once per
+-- completion counters + assignment completion, exactly once per
 -- attempt), a follow-up trigger that keeps the fact row current when a
 -- completed attempt is scored late, the three materialized views with the
 -- unique indexes REFRESH ... CONCURRENTLY needs, org-scoped security-barrier
 -- views over them for the app, the refresh log refresh_runs and
 -- refresh_reporting_views().
 --
--- Why: dashboards read pre-aggregated data (seed 001) instead of scanning
+-- Why: dashboards read pre-aggregated data instead of scanning
 -- attempts; the derived rows are written by SECURITY DEFINER triggers so the
 -- app role has SELECT only on fact/dim tables.
 --
--- Changes from seed 001 (deliberate):
+-- Changes from the original warehouse design (deliberate):
 --  * date_key = (started_at at time zone 'UTC')::date: started_at::date depends
 --    on the session TimeZone and is not immutable, so it cannot be a
 --    generated column.
 --  * mv_leaderboard_month.month = date_trunc('month', started_at, 'UTC'):
---    still timestamptz as in the seed, but independent of the TimeZone of
+--    still timestamptz as originally, but independent of the TimeZone of
 --    whichever session happens to run the refresh.
 --  * avg_talk_percentage divides by nullif(talk_ms + listen_ms, 0).
 --  * mv_scenario_insights leaves out rows with scenario_id NULL so that
@@ -74,7 +74,7 @@ create policy fact_scenario_attempts_select on fact_scenario_attempts for select
                        and m.deleted_at is null))
         )
     );
--- practice_reporting is seed 001's BI role: it reads all orgs by design and is
+-- practice_reporting is the BI role: it reads all orgs by design and is
 -- never used by request handlers; hence USING (true).
 create policy fact_scenario_attempts_reporting on fact_scenario_attempts for select to practice_reporting
     using (true);
@@ -118,7 +118,7 @@ create policy fact_kpi_events_select on fact_kpi_events for select to practice_a
                        and m.deleted_at is null))
         )
     );
--- BI role of seed 001: reads every org by design.
+-- The BI role reads every org by design.
 create policy fact_kpi_events_reporting on fact_kpi_events for select to practice_reporting
     using (true);
 
@@ -227,7 +227,7 @@ with fresh as (
        and jsonb_typeof(e -> 'event_type') = 'string'
        and e ->> 'event_type' <> ''
 ), metadata as (
-    -- seed 002: completion -> total_times_used + 1, running average of time
+    -- a completion: total_times_used + 1, running average of time
     -- spent, completion_rate = total_times_used / total_attempts * 100.
     insert into scenario_metadata as m
         (org_id, scenario_id, total_attempts, total_times_used, completion_rate,
@@ -365,7 +365,7 @@ create trigger sync_fact_on_attempt_change
     execute function trigger_sync_fact();
 
 -- ---------------------------------------------------------------------------
--- Materialized views (seed 001). No RLS on MVs: the app reads them only
+-- Materialized views. No RLS on MVs: the app reads them only
 -- through the org-scoped v_* views below; practice_reporting reads them directly.
 -- ---------------------------------------------------------------------------
 create materialized view mv_leaderboard_month as

@@ -1,18 +1,18 @@
 -- 0008_attempt_functions.sql
 --
--- What: the SQL functions of the attempt endpoint (seed 004, whose "exam" is
--- our scenario): get_attempt_statistics, get_active_attempts and
+-- What: the SQL functions of the attempt endpoint (where they say "exam",
+-- read scenario): get_attempt_statistics, get_active_attempts and
 -- validate_attempt_upload, each granted to practice_app here.
 --
--- Why: one round trip per operation, with the seed's names and parameters.
+-- Why: one round trip per operation, under the names its clients know.
 --
 -- Security: SECURITY INVOKER, so row-level security decides what the caller
--- sees (seed 000's claim that SECURITY DEFINER "enforces RLS" is wrong:
+-- sees (SECURITY DEFINER does not "enforce RLS":
 -- definer runs as the owner and bypasses the caller's policies). Tenancy
 -- twice: built-in scenarios are shared by every org, so each function also
 -- says "of the caller's org" in its own query.
 --
--- A SQL function ships with the feature that calls it: the seed-000 tracking
+-- A SQL function ships with the feature that calls it: the attempt-tracking
 -- functions, the batch operations and the Vapi call lookup arrive with the
 -- tracking, batch and webhook functions.
 

@@ -8,7 +8,7 @@
 -- app may do at all. The app role writes only where the app writes; derived
 -- tables (fact_*, dim_*, scenario_metadata, the trigger-maintained columns of
 -- user_scenario_progress) are written only by SECURITY DEFINER triggers.
--- practice_reporting (seed 001's BI role) reads fact_*, dim_* and mv_* only.
+-- practice_reporting (the BI role) reads fact_*, dim_* and mv_* only.
 --
 -- Identity columns (attempt_activity, webhook_events) need no sequence
 -- privilege for INSERT; USAGE is granted anyway so explicit nextval-based

@@ -1,6 +1,6 @@
 -- 0013_batch.sql
 --
--- What: validate_multiple_attempts(uuid[]), seed 004's check of whether each
+-- What: validate_multiple_attempts(uuid[]), the check of whether each
 -- attempt can be submitted, and why not.
 --
 -- Why: the batch function's `validate` operation. The other batch operations

@@ -69,7 +69,7 @@ begin
            and jsonb_typeof(e -> 'event_type') = 'string'
            and e ->> 'event_type' <> ''
     ), metadata as (
-        -- seed 002: completion -> total_times_used + 1, running average of time
+        -- a completion: total_times_used + 1, running average of time
         -- spent, completion_rate = total_times_used / total_attempts * 100.
         insert into scenario_metadata as m
             (org_id, scenario_id, total_attempts, total_times_used, completion_rate,

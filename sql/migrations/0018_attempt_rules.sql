@@ -588,7 +588,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Recordings
 -- ---------------------------------------------------------------------------
--- Seed 004's upload check, now the upload verdict: valid, or why not
+-- The upload check, now the upload verdict: valid, or why not
 -- (not_found, forbidden, invalid_status, recording_already_uploaded).
 drop function validate_attempt_upload(uuid);
 create function validate_attempt_upload(p_attempt_id uuid)
@@ -621,7 +621,7 @@ begin
 end
 $$;
 comment on function validate_attempt_upload(uuid) is
-    'Seed 004: whether a recording may be attached to the attempt (the upload verdict), with the recording it already has.';
+    'Whether a recording may be attached to the attempt (the upload verdict), with the recording it already has.';
 
 -- The confirm step: judged on the locked row and written in one transaction,
 -- so an abandon or another confirm cannot slip between the check and the
@@ -742,7 +742,7 @@ begin
 end
 $$;
 comment on function validate_multiple_attempts(uuid[]) is
-    'Seed 004: for each id (in order) what a bare submit would do now (the submit verdict), with warnings: no_answers, recording_in_progress, recording_unconfirmed.';
+    'For each id (in order) what a bare submit would do now (the submit verdict), with warnings: no_answers, recording_in_progress, recording_unconfirmed.';
 
 -- ---------------------------------------------------------------------------
 -- The role order, once: resolve_principal answers the lesser of the token's

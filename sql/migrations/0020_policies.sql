@@ -207,3 +207,38 @@ end
 $policies$;
 
 drop function practice_can_see_user(uuid, text);
+
+-- ---------------------------------------------------------------------------
+-- Catalog comments, saying what each object is rather than where its design
+-- came from (the comments of 0003-0008 named the source documents).
+-- ---------------------------------------------------------------------------
+comment on table scenarios is
+    'Scenario content. org_id NULL = built-in (read-only for the app, visible to all orgs). visibility private = creator, managers and admins of the owning org only.';
+comment on table scenario_metadata is
+    'Per-org engagement counters of a scenario. Written ONLY by SECURITY DEFINER triggers on scenario_attempts and user_scenario_progress; the app reads it.';
+comment on table user_scenario_progress is
+    'Per-user save/rating/progress of a scenario. is_saved, saved_at, user_rating, user_notes are written by the app (own rows; column grants); times_*/last_* by the attempt triggers.';
+comment on table scenario_attempts is
+    'One practice call of a trainee on a scenario, with an optimistic-concurrency version and autosave drafts.';
+comment on table attempt_activity is
+    'Append-only activity events of an attempt, visible as the attempt is (owner_user_id).';
+comment on table chat_sessions is
+    'Chat sessions with their scenario progress as JSONB (GET/PUT/DELETE /chat-sessions/{id}/scenario-progress).';
+comment on table fact_scenario_attempts is
+    'One row per completed attempt, written only by the completion trigger. date_key is the UTC date of started_at.';
+comment on table fact_kpi_events is
+    'Event-level KPIs: filler_word, interruption, question_asked, ... Filled by the completion trigger from scenario_attempts.kpis->''events''.';
+comment on table dim_time is
+    'Calendar dimension, prefilled 2024-01-01 .. 2028-12-31. Global, not tenant data.';
+comment on materialized view mv_leaderboard_month is
+    'Monthly (UTC) per-user averages. Refreshed by refresh_reporting_views().';
+comment on materialized view mv_org_overview is
+    'Org-wide KPIs for the admin dashboard; the week/month windows are as of the last refresh.';
+comment on materialized view mv_scenario_insights is
+    'Per-scenario performance of each org; a high score_stddev hints at an unclear rubric.';
+comment on table exports is
+    'CSV export jobs. The file lives in the exports bucket under s3_key; download URLs are minted on request.';
+comment on function get_attempt_statistics(uuid) is
+    'Attempt counts by status, average/median score, average duration and completion rate over the visible attempts of a scenario (NULL = all).';
+comment on function get_active_attempts(uuid) is
+    'Visible in-progress attempts (optionally of one scenario) with last activity and idle minutes, most idle first.';

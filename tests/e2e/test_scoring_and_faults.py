@@ -1,4 +1,4 @@
-"""What an outside probe broke (issue 8), each pinned: a coach's score after the
+"""What an outside probe once broke, each pinned: a coach's score after the
 trainee's submit, activity on an ended attempt, claims Clerk never issues,
 bodies that are not UTF-8, parse errors that echoed internals, container
 internals another org could probe, and a /health that asked the breaker."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -48,6 +49,33 @@ def test_an_edited_applied_migration_is_refused(scratch_url: str, tmp_path: Path
     with pytest.raises(MigrationError, match=r"0001_first\.sql was edited"):
         migrate(scratch_url, tmp_path)
     assert _ledger(scratch_url) == ["0001_first.sql"]
+
+
+def test_a_comment_may_change_after_the_migration_applied(scratch_url: str, tmp_path: Path) -> None:
+    first = tmp_path / "0001_first.sql"
+    table = "create table first_table (id int, note text default '--x');"
+    first.write_text(f"-- makes the table\n{table}\n")
+    assert migrate(scratch_url, tmp_path) == ["0001_first.sql"]
+    first.write_text(f"-- the table, explained better\n\n{table}  -- and why\n")
+    assert migrate(scratch_url, tmp_path) == []
+    # A "--" inside a string is part of the statement: changing it is an edit.
+    first.write_text(table.replace("--x", "--y"))
+    with pytest.raises(MigrationError, match=r"0001_first\.sql was edited"):
+        migrate(scratch_url, tmp_path)
+
+
+def test_a_ledger_of_byte_checksums_is_brought_forward(scratch_url: str, tmp_path: Path) -> None:
+    first = tmp_path / "0001_first.sql"
+    first.write_text("-- a first table\ncreate table first_table (id int);\n")
+    assert migrate(scratch_url, tmp_path) == ["0001_first.sql"]
+    raw = hashlib.sha256(first.read_bytes()).hexdigest()
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("update schema_migrations set checksum = %s", [raw])  # as runners once did
+    assert migrate(scratch_url, tmp_path) == []
+    with psycopg.connect(scratch_url) as conn:
+        (checksum,) = conn.execute("select checksum from schema_migrations").fetchone()
+    assert checksum == discover(tmp_path)[0].checksum
+    assert checksum != raw
 
 
 def test_a_failing_migration_leaves_nothing_half_applied(scratch_url: str, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def test_seed_004_numbers_are_the_defaults_where_we_keep_them(monkeypatch) -> No
     assert not hasattr(settings, "cache_ttl_state")
     assert not hasattr(settings, "cache_ttl_batch")
     assert settings.breaker_failure_threshold == 5
-    # Seed 004's 60 s window outlasts the database's return; ours grows to 4 s.
+    # A 60 s window would outlast the database's return; ours grows to 4 s.
     assert (settings.breaker_first_open_seconds, settings.breaker_open_seconds) == (1, 4)
     assert settings.db_retry_attempts == 3
     assert settings.db_prepare_threshold is None

@@ -1,2 +1,2 @@
-"""The attempt feature: seed 004's consolidated endpoint (lifecycle, recordings)
+"""The attempt feature: the consolidated attempt endpoint (lifecycle, recordings)
 and the rules every writer of an attempt follows."""

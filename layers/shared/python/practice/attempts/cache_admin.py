@@ -1,5 +1,5 @@
-"""Seed 004's cache maintenance for admins: what this container holds for their
-org (``stats&type=optimization``), clearing it, and preloading attempt info."""
+"""Cache maintenance for admins: what this container holds for their org
+(``stats?type=optimization``), clearing it, and preloading attempt info."""
 
 from __future__ import annotations
 

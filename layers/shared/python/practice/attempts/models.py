@@ -102,7 +102,8 @@ def _events_object(value: Any) -> Any:
 
 
 # The activity body as clients send it: the object, or the bare list of events
-# (seed 004's batch shape). Read as the object either way, and documented as both.
+# (the shape of a batch_activity item's events). Read as the object either way,
+# and documented as both.
 ActivityBody = Annotated[
     ActivityBatch,
     BeforeValidator(
@@ -300,7 +301,7 @@ class AttemptInfo(Model):
 
 
 class ScenarioStatistics(Model):
-    """Seed 004's statistics of a scenario, over the attempts the caller sees."""
+    """Statistics of a scenario (get_attempt_statistics), over the attempts the caller sees."""
 
     scenario_id: UUID
     total_attempts: int = 0

@@ -1,5 +1,5 @@
 """The attempt lifecycle: start, state, info, autosave, activity, submit and
-statistics (seed 004's consolidated endpoint).
+statistics (the consolidated attempt endpoint).
 
 Every statement is scoped twice: by the caller's org in the statement itself
 (``org_id = %(org_id)s`` here, ``p_org_id`` in the SQL functions) and by
@@ -377,7 +377,7 @@ class AttemptService:
         return self._one(principal, _SCENARIO_OF, attempt_id)["scenario_id"]
 
     def statistics(self, principal: Principal, attempt_id: UUID) -> ScenarioStatistics:
-        """Seed 004's statistics for the attempt's scenario, as far as the caller sees."""
+        """Statistics of the attempt's scenario, as far as the caller sees."""
         scenario_id = self._scenario_of(principal, attempt_id)
 
         def load() -> ScenarioStatistics:

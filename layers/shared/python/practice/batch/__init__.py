@@ -1,2 +1,2 @@
-"""The batch feature: seed 004's batch operations over many attempts, each
+"""The batch feature: the batch operations over many attempts, each
 item judged by the attempt feature's own rules and statements."""

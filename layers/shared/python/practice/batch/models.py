@@ -20,7 +20,7 @@ from practice.core.model import Document, Model
 
 Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
-# Items per request (seed 004 sets none): a bound keeps one statement's locks
+# Items per request: a bound keeps one statement's locks
 # and the answer in proportion. Part of the contract (maxItems); a request over
 # it is refused naming the limit (practice.batch.service).
 MAX_BATCH_ITEMS = 100
@@ -83,14 +83,14 @@ class MultipleStates(_Strict):
 
 
 class BatchActivity(_Strict):
-    """`batch_activity` (seed 004's batch_log_attempt_activity)."""
+    """`batch_activity` (batch_log_attempt_activity)."""
 
     operation: Literal["batch_activity"]
     data: list[ActivityItem] = _items()
 
 
 class ValidateAttempts(_Strict):
-    """`validate` (seed 004's validate_multiple_attempts): can each be submitted?"""
+    """`validate` (validate_multiple_attempts): can each be submitted?"""
 
     operation: Literal["validate"]
     data: list[UUID] = _items()
@@ -108,7 +108,7 @@ SubmitEntry = Annotated[
 
 
 class BatchSubmit(_Strict):
-    """`batch_submit` (seed 004's batch_submit_attempts): ids, or items with a status."""
+    """`batch_submit` (batch_submit_attempts): ids, or items with a status."""
 
     operation: Literal["batch_submit"]
     data: list[SubmitEntry] = _items()

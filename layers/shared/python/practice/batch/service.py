@@ -1,4 +1,4 @@
-"""Seed 004's batch operations: many attempts in one request, one statement and
+"""The batch operations: many attempts in one request, one statement and
 one round trip with the caller's RLS context.
 
 Every write goes through the attempt feature's own multi-item statements

@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     # Prepared statements break behind RDS Proxy / PgBouncer in transaction mode.
     db_prepare_threshold: int | None = None
     db_retry_attempts: int = 3
-    # Seed 004 opens the breaker for 60 s; a window that long outlasts the
-    # database's return by a minute. Ours starts at 1 s and doubles while probes
-    # fail, up to 4 s, so a container serves again within seconds.
+    # A breaker open for a fixed 60 s outlasts the database's return by a
+    # minute. Ours starts at 1 s and doubles while probes fail, up to 4 s, so a
+    # container serves again within seconds.
     breaker_failure_threshold: int = 5
     breaker_first_open_seconds: float = 1.0
     breaker_open_seconds: float = 4.0
@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     # statements), within the function's timeout less a margin.
     request_budget_seconds: float = 6.0
 
-    # Per-container cache, TTLs in seconds (seed 004's numbers). Attempt state is
-    # never cached: it carries the version a client saves against. Nor is what a
-    # batch returns (seed 004's BATCH_OPERATIONS TTL): states and write verdicts.
+    # Per-container cache, TTLs in seconds. Attempt state is never cached: it
+    # carries the version a client saves against. Nor is what a batch returns:
+    # states and write verdicts.
     cache_max_entries: int = 10_000
     cache_ttl_info: float = 300.0
     cache_ttl_stats: float = 120.0

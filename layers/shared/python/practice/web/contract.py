@@ -123,7 +123,7 @@ def _operation_entry(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
     description = " ".join(line.strip() for line in rest.splitlines()).strip()
     if operation.seed_path is not None:
         form = f"{operation.method} {operation.seed_path}?action={operation.action}"
-        description = f"{description} Also served at seed 004's form of the URL, {form}.".strip()
+        description = f"{description} Also served at its ?action= form, {form}.".strip()
         entry["x-seed-form"] = form
     if description:
         entry["description"] = description

@@ -26,7 +26,8 @@ unknown or repeated name (422), the parameters validated in one step, the body
 (415 unless JSON; duplicate keys 400; its model 422), and the Idempotency-Key
 where one applies (refused, 422, where none does).
 
-``action`` also serves the route at seed 004's form of the URL, the same path
+``action`` also serves the route at its ``?action=`` form (the consolidated
+endpoint's URLs, kept for its clients): the same path
 without its last segment and ``?action=<action>`` (``GET
 /attempts/{attemptId}?action=info`` is ``GET /attempts/{attemptId}/info``).
 """
@@ -161,7 +162,7 @@ class Operation:
 
     @property
     def seed_path(self) -> str | None:
-        """The path of seed 004's form of this route (``?action=`` beside it)."""
+        """The path of this route's ``?action=`` form."""
         if self.action is None:
             return None
         base, _, last = self.path.rpartition("/")
@@ -243,7 +244,7 @@ class Router:
         return self.route("DELETE", path, **declared)
 
     def moved(self, method: str, path: str, action: str, to: str) -> None:
-        """Seed 004's ``?action=<action>`` on ``path`` answers 308 to ``to``."""
+        """``?action=<action>`` on ``path`` answers 308 to ``to`` (an action that moved)."""
         self.moves.append((method, path, action, to))
 
 
@@ -275,7 +276,7 @@ class Api:
         self.principal_of = principal_of
         self.idempotency = idempotency
         self.operations: list[Operation] = []
-        # Seed 004's forms: (method, path) -> {action: operation}; default action.
+        # The ?action= forms: (method, path) -> {action: operation}; "": the default.
         self._seed_forms: dict[tuple[str, str], dict[str, Operation | str]] = {}
 
     def include(self, router: Router, **services: Any) -> None:
@@ -296,7 +297,7 @@ class Api:
     def _serve(self, operation: Operation) -> None:
         serve = self._reader(operation)
         if operation.seed_path == operation.path:
-            # The route's own path is also seed 004's: its action is the default there.
+            # The route's own path is also its ?action= form's: its action is the default there.
             self._seed_form(operation.method, operation.path)[""] = operation
         else:
             self.app.add_route(operation.path, serve, methods=[operation.method])

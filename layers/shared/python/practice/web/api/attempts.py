@@ -1,6 +1,6 @@
-"""The attempt lifecycle over HTTP (seed 004's consolidated endpoint): start,
+"""The attempt lifecycle over HTTP (the consolidated attempt endpoint): start,
 state, info, statistics, autosave, activity, submit, upload and the cache admin,
-each at a URL of its own and at seed 004's ``?action=`` form; and ``/health``,
+each at a URL of its own and at its ``?action=`` form; and ``/health``,
 ``/me``.
 
 Endpoints are ``async def`` although psycopg blocks: Lambda hands a container

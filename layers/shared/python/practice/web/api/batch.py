@@ -1,4 +1,4 @@
-"""Seed 004's batch operations over HTTP: ``POST /attempts/batch``."""
+"""The batch operations over HTTP: ``POST /attempts/batch``."""
 
 from __future__ import annotations
 
