@@ -10,6 +10,7 @@ from practice.core.cache import TenantCache
 from practice.core.config import get_settings
 from practice.core.db import Database
 from practice.core.dedupe import Dedupe
+from practice.core.directory import Principals
 from practice.web import PrincipalOf, create_api, create_handler
 from practice.web.api import attempts as attempt_routes
 
@@ -17,13 +18,14 @@ settings = get_settings()
 db = Database(settings)
 db.open()
 cache = TenantCache(maxsize=settings.cache_max_entries)
+principals = Principals(db, settings.cache_ttl_org)
 attempts = AttemptService(db, cache, settings)
 recordings = RecordingService(db, cache, settings)
 cache_admin = CacheAdmin(db, attempts)
 api = create_api(
     title="Practice attempts API",
     max_body_bytes=settings.max_body_bytes,
-    principal_of=PrincipalOf(db, cache, settings),
+    principal_of=PrincipalOf(principals, settings),
     idempotency=Dedupe(db, settings.idempotency_ttl_seconds),
 )
 api.include(

@@ -19,7 +19,6 @@ import pytest
 
 from dev.invoke import LambdaContext
 from practice.core.config import get_settings
-from practice.core.directory import forget_principals
 from tests.conftest import MigratedDatabase
 from tests.support import User, World, build_world, http_event
 
@@ -151,7 +150,7 @@ def test_a_request_costs_one_round_trip_once_the_caller_is_known(
     build = REQUESTS[request_name]
     cold_attempt, warm_attempt = _attempt(world, user, database), _attempt(world, user, database)
 
-    forget_principals(function.cache)
+    function.principals.cache.clear()
     status, cold = _round_trips(function, build(world, user, cold_attempt), tmp_path / "cold")
     assert status == SUCCESS[request_name]
     status, warm = _round_trips(function, build(world, user, warm_attempt), tmp_path / "warm")

@@ -316,11 +316,6 @@ class Database:
                 conn.rollback()
             raise
 
-    def enter(self, principal: Principal) -> None:
-        """One round trip that only checks the caller's membership and role, for
-        answers served from the container's cache."""
-        self.run(principal, lambda _conn: None)
-
     def query(
         self,
         principal: Principal | None,

@@ -3,10 +3,12 @@ stored role, and the membership behind ``GET /me``."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from uuid import UUID
 
-from practice.core.cache import MISSING, TenantCache
+from cachetools import TTLCache
+
 from practice.core.db import Database
 from practice.core.errors import Forbidden, NotFound
 from practice.core.identity import Identity, Principal, Role
@@ -25,49 +27,48 @@ join orgs o on o.id = m.org_id
 where m.org_id = %s and m.user_id = %s
 """
 
-# Principals are cached before the org is known, under a reserved org id that
-# no tenant can have (orgs get random v4 UUIDs; this is the nil UUID).
-_DIRECTORY_ORG = UUID(int=0)
 
+class Principals:
+    """Callers' principals, by Clerk org, user and the role their token claims,
+    each kept ``ttl`` seconds in a cache of their own (not a tenant's: the org
+    is what the lookup finds)."""
 
-def resolve_principal(
-    db: Database, cache: TenantCache, identity: Identity, ttl: float
-) -> Principal:
-    """The caller's principal: the Clerk org mapped to the internal org (cached)."""
-    key = _principal_key(identity.clerk_org_id, identity.user_id, identity.role)
-    cached = cache.get(_DIRECTORY_ORG, key)
-    if cached is not MISSING:
-        return cached
-    rows = db.query(None, _RESOLVE, [identity.clerk_org_id, identity.user_id, identity.role.value])
-    if not rows:
-        raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
-    # resolve_principal answers the lesser of the token's role and the stored
-    # one: Clerk's token is signed but lives a minute. Cached for a minute, but
-    # every request's transaction checks it again (practice_enter), so a
-    # demotion or removal recorded later takes effect on the caller's next request.
-    role = Role(rows[0]["member_role"])
-    principal = Principal(identity.user_id, rows[0]["org_id"], role, identity.clerk_org_id)
-    cache.set(_DIRECTORY_ORG, key, principal, ttl)
-    return principal
+    def __init__(self, db: Database, ttl: float, maxsize: int = 10_000) -> None:
+        self.db = db
+        self.cache: TTLCache[tuple[str, str, Role], Principal] = TTLCache(maxsize, ttl)
+        self._lock = threading.Lock()
+        db.on_membership_changed(self.forget)
 
+    def resolve(self, identity: Identity) -> Principal:
+        """The caller's principal: the Clerk org mapped to the internal org (cached).
 
-def _principal_key(clerk_org_id: str, user_id: str, token_role: Role) -> tuple:
-    return ("principal", clerk_org_id, user_id, token_role.value)
-
-
-def forget_principal(cache: TenantCache, principal: Principal) -> None:
-    """Drop a caller's cached principals, whatever role their token claimed (their
-    membership changed)."""
-    for role in (Role.ADMIN, Role.MANAGER, Role.TRAINEE):
-        cache.invalidate(
-            _DIRECTORY_ORG, _principal_key(principal.clerk_org_id, principal.user_id, role)
+        resolve_principal answers the lesser of the token's role and the stored
+        one: Clerk's token is signed but lives a minute. Cached for ``ttl``, but
+        every request's transaction checks it again (practice_enter), so a
+        demotion or removal recorded later takes effect on the caller's next
+        request (and drops what was cached, through ``forget``).
+        """
+        key = (identity.clerk_org_id, identity.user_id, identity.role)
+        with self._lock:
+            cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        rows = self.db.query(None, _RESOLVE, [*key[:2], identity.role.value])
+        if not rows:
+            raise Forbidden(f"the organization {identity.clerk_org_id} is not provisioned")
+        principal = Principal(
+            identity.user_id, rows[0]["org_id"], Role(rows[0]["member_role"]), identity.clerk_org_id
         )
+        with self._lock:
+            self.cache[key] = principal
+        return principal
 
-
-def forget_principals(cache: TenantCache) -> int:
-    """Drop every cached principal, so the next request of each caller resolves
-    again (tests; an operator after a bulk membership change)."""
-    return cache.clear_org(_DIRECTORY_ORG)
+    def forget(self, principal: Principal) -> None:
+        """Drop a caller's cached principals, whatever role their token claimed (their
+        membership changed)."""
+        with self._lock:
+            for role in (Role.ADMIN, Role.MANAGER, Role.TRAINEE):
+                self.cache.pop((principal.clerk_org_id, principal.user_id, role), None)
 
 
 class OrgRef(Model):

@@ -7,10 +7,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from practice.core.cache import TenantCache
 from practice.core.config import Settings
-from practice.core.db import Database
-from practice.core.directory import forget_principal, resolve_principal
+from practice.core.directory import Principals
 from practice.core.identity import Principal, claims_from_event, identity_from_claims
 
 
@@ -22,15 +20,14 @@ def lambda_event(request: Request) -> dict[str, Any]:
 class PrincipalOf:
     """``principal_of(request)``: the caller's principal, once per request, before
     anything else is read (401 without a verified identity, 403 without a
-    membership). When the database finds that a caller's membership changed,
-    their cached principal is forgotten."""
+    membership)."""
 
-    def __init__(self, db: Database, cache: TenantCache, settings: Settings) -> None:
-        self.db, self.cache, self.settings = db, cache, settings
-        db.on_membership_changed(lambda principal: forget_principal(cache, principal))
+    def __init__(self, principals: Principals, settings: Settings) -> None:
+        self.principals, self.settings = principals, settings
 
     def __call__(self, request: Request) -> Principal:
         """The principal of the request's verified claims."""
         claims = claims_from_event(lambda_event(request))
-        identity = identity_from_claims(claims, self.settings.authorized_parties)
-        return resolve_principal(self.db, self.cache, identity, self.settings.cache_ttl_org)
+        return self.principals.resolve(
+            identity_from_claims(claims, self.settings.authorized_parties)
+        )
