@@ -38,7 +38,7 @@ imported = time.perf_counter()
 from dev.invoke import LambdaContext
 from tests.support import http_event
 probe = sys.argv[2]
-event = json.load(open(probe)) if probe.endswith(".json") else http_event("GET", probe)
+event = json.load(open(probe)) if probe.startswith("events/") else http_event("GET", probe)
 context = LambdaContext()
 asked = time.perf_counter()
 response = module.handler(event, context)
@@ -59,7 +59,7 @@ http = {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.
 event = {"version": "2.0", "routeKey": "GET " + path, "rawPath": path, "rawQueryString": "",
          "headers": {"host": "localhost"}, "isBase64Encoded": False,
          "requestContext": {"http": http, "requestId": "gc", "stage": "$default"}}
-if path.endswith(".json"):
+if path.startswith("events/"):
     event = json.load(open(path))
 
 class Context:
@@ -111,8 +111,10 @@ def _run(code: str, *args: str, env: dict[str, str]) -> dict[str, float]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if done.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
