@@ -11,6 +11,7 @@ Run: `python -m bench startup`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -129,7 +130,10 @@ def _layer_as_built() -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Measure and print the cold-start figures (no arguments)."""
+    """Measure and print the cold-start figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench startup")
+    parser.add_argument("--runs", type=int, default=RUNS, help="fresh processes per function")
+    runs_wanted = parser.parse_args(argv or []).runs
     with ExitStack() as stack:
         db = stack.enter_context(bench_database())
         use_function_environment(db.app_url)
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         runs: dict[str, list[dict[str, float]]] = {"bare": []} | {
             f"{function}{kind}": [] for function in FUNCTIONS for kind in ("", " uncompiled")
         }
-        for _ in range(RUNS):
+        for _ in range(runs_wanted):
             runs["bare"].append(_run(_BARE, env=env))
             for function in FUNCTIONS:
                 probe = _probe(function)
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{without / imported:.2f}x",
                 )
             )
-    print_table(f"cold start, median of {RUNS} fresh processes", rows)
+    print_table(f"cold start, median of {runs_wanted} fresh processes", rows)
 
 
 if __name__ == "__main__":
