@@ -740,6 +740,12 @@ def test_a_given_vpc_gets_no_vpc_of_ours(template: dict[str, Any]) -> None:
     assert [k for k, v in created.items() if v == "AWS::EC2::VPCEndpoint"] == []
 
 
+def test_the_email_endpoint_is_made_only_when_named(template: dict[str, Any]) -> None:
+    assert "EmailEndpoint" not in _created(template, CREATE)
+    assert "EmailEndpoint" in _created(template, CREATE | {"EmailEndpointService": "email-smtp"})
+    assert "EmailEndpoint" not in _created(template, EXISTING | {"EmailEndpointService": "email"})
+
+
 def test_the_login_secret_rotates_with_the_hosted_multi_user_function(
     template: dict[str, Any],
 ) -> None:
@@ -798,7 +804,7 @@ def test_security_groups_admit_only_the_next_hop(template: dict[str, Any]) -> No
 
 def test_vpc_endpoints_instead_of_a_nat(template: dict[str, Any]) -> None:
     endpoints = {
-        props["ServiceName"]["Fn::Sub"].rsplit(".", 1)[-1]: props
+        props["ServiceName"]["Fn::Sub"].rsplit(".", 1)[-1].strip("${}"): props
         for props in (
             r["Properties"]
             for r in template["Resources"].values()
@@ -806,7 +812,7 @@ def test_vpc_endpoints_instead_of_a_nat(template: dict[str, Any]) -> None:
         )
     }
     assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
-    for service in ("secretsmanager", "sqs", "email"):
+    for service in ("secretsmanager", "sqs", "EmailEndpointService"):
         assert endpoints[service]["VpcEndpointType"] == "Interface", service
         assert endpoints[service]["PrivateDnsEnabled"] is True, service
 
