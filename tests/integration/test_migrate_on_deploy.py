@@ -32,6 +32,13 @@ LOGIN = "practice_lambda_deploytest"
 class _Catcher(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         length = int(self.headers["Content-Length"])
+        if self.server.refusals:  # type: ignore[attr-defined]
+            self.server.refusals -= 1  # type: ignore[attr-defined]
+            self.rfile.read(length)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.server.answers.append(  # type: ignore[attr-defined]
             {
                 "path": self.path,
@@ -51,6 +58,7 @@ class _Catcher(BaseHTTPRequestHandler):
 def response_server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Catcher)
     server.answers = []  # type: ignore[attr-defined]
+    server.refusals = 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -236,3 +244,12 @@ def test_the_owner_is_never_the_functions_login(
     body = _answer(response_server)["body"]
     assert body["Status"] == "FAILED"
     assert "is the schema owner" in body["Reason"]
+
+
+def test_the_answer_is_retried_when_s3_refuses_it(
+    empty_db: str, response_server: ThreadingHTTPServer
+) -> None:
+    response_server.refusals = 2  # type: ignore[attr-defined]
+    event = _event("migrate-cfn-delete.json", response_server)
+    assert run(event, SchemaMigration(lambda: empty_db, None, "practice"))["Status"] == "SUCCESS"
+    assert _answer(response_server)["body"]["Status"] == "SUCCESS"
