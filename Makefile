@@ -44,7 +44,7 @@ checkov: $(CHECKOV)
 test: $(STAMP) $(SAM) $(CHECKOV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP) $(CHECKOV)
+test-unit: $(STAMP)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
