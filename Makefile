@@ -16,7 +16,7 @@ CHECKOV_VERSION := 3.3.30
 .PHONY: help venv checkov test test-unit test-integration dev dev-reset migrate seed psql token invoke schedule lint format bench build clean
 
 help:
-	@echo "make dev | test | lint | format | migrate | seed | psql | token | invoke | schedule | bench | build | dev-reset | clean"
+	@echo "make dev | test | checkov | lint | format | migrate | seed | psql | token | invoke | schedule | bench | build | dev-reset | clean"
 	@echo "variables: PYTEST_ARGS (test*), SEED_ARGS (seed), PSQL_ARGS (psql), TOKEN_ARGS (token),"
 	@echo "           INVOKE_ARGS (invoke), SCHEDULE_ARGS (schedule), BENCH_ARGS (bench: one benchmark and its arguments),"
 	@echo "           DATABASE_URL (dev, migrate, seed, psql, invoke: that database; test: that server)"
