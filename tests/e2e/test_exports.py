@@ -7,7 +7,6 @@ database with row-level security."""
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import os
 import threading
@@ -105,7 +104,7 @@ def worker_context() -> LambdaContext:
 
 
 @pytest.fixture(scope="module")
-def stack(database: MigratedDatabase, moto_url: str) -> Iterator[Stack]:
+def stack(database: MigratedDatabase, moto_url: str, exports_app: ModuleType) -> Iterator[Stack]:
     sqs = boto3.client("sqs", endpoint_url=moto_url)
     queue_url = create_queue(
         sqs, f"exports-{uuid.uuid4().hex[:6]}", visibility_timeout=900, max_receives=5
@@ -119,12 +118,8 @@ def stack(database: MigratedDatabase, moto_url: str) -> Iterator[Stack]:
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from practice.core.config import get_settings
-
-    get_settings.cache_clear()
-    module = importlib.import_module("functions.exports.app")
-    # The module may have been imported before (the contract tests): its services
-    # get this stack's settings either way.
+    module = exports_app
+    # The module was imported before: its services get this stack's settings.
     settings = Settings()
     module.exports.settings = settings
     module.export_worker.settings = settings
@@ -136,7 +131,6 @@ def stack(database: MigratedDatabase, moto_url: str) -> Iterator[Stack]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +356,7 @@ def test_lists_are_newest_first_in_keyset_pages(stack: Stack, data: World) -> No
     assert len(walked) == len(set(walked))
     assert set(ids) <= set(walked)  # the admin sees the org's
     assert stack.list(admin, cursor="bm9wZQ").status == 422
+    assert stack.list(admin, cursor=f"1_{uuid.uuid4().hex}").body == {"items": [], "next": None}
 
 
 # -- failures and redelivery ---------------------------------------------------------

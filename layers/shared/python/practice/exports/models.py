@@ -23,7 +23,8 @@ class _Strict(Model):
 
 
 class AttemptFilters(_Strict):
-    """Which attempts: those started on the UTC dates ``from``..``to`` (inclusive),
+    """Which attempts: those started on the UTC dates ``from``..``to`` (inclusive;
+    ``to`` not before ``from``, and at most a year apart by default, a setting),
     optionally of one scenario, one user, or one manager's team (``team``: the
     manager's user id). What the requester may see bounds them all."""
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from practice.exports.models import MAX_PAGE, Export, ExportPage, RequestExport
-from practice.exports.service import ExportService
+from practice.exports.service import CURSOR_PATTERN, ExportService
 from practice.web.params import In, RouteParams
 from practice.web.routes import LOCATION, Call, Reply, Router
 
@@ -30,10 +30,8 @@ class PageParams(RouteParams):
         str | None,
         In("query", "cursor"),
         Field(
-            min_length=1,
-            max_length=200,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            description="the `next` of the page before",
+            pattern=CURSOR_PATTERN,
+            description="the `next` of the page before (where the page starts)",
         ),
     ] = None
 
