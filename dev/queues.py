@@ -119,3 +119,83 @@ class Poller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+# A failed message comes back after the queue's visibility timeout: locally
+# within seconds rather than the deployed hour and a half.
+LOCAL_VISIBILITY_SECONDS = 30
+
+
+@dataclass
+class LocalQueues:
+    """The template's queues in moto, and what delivers their messages."""
+
+    urls: dict[str, str]  # logical id -> queue URL
+    environment: dict[str, str]  # function variables that name a queue, resolved
+    mappings: list[tuple[str, str, int]]  # (queue logical id, function logical id, batch size)
+    pollers: list[Poller] = field(default_factory=list)
+
+    def deliver(self, sqs: Any, invoke: Callable[[str, dict[str, Any]], Any]) -> None:
+        """Start delivering each mapped queue to its function as Lambda would."""
+        for queue, function, batch_size in self.mappings:
+            poller = Poller(
+                sqs, self.urls[queue], lambda e, f=function: invoke(f, e), batch_size=batch_size
+            )
+            self.pollers.append(poller.start())
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+
+
+def _ref(value: Any, key: str) -> str | None:
+    if isinstance(value, dict) and key in value:
+        found = value[key]
+        return found[0] if isinstance(found, list) else str(found).split(".", 1)[0]
+    return None
+
+
+def start_queues(template: dict[str, Any], sqs: Any) -> LocalQueues:
+    """Create every SQS queue of the template in moto (dead-letter queues and
+    redrive policies included) and find what consumes each."""
+    import json
+
+    from dev.template import resources
+
+    queues = resources(template, "AWS::SQS::Queue")
+    urls = {
+        logical_id: sqs.create_queue(QueueName=f"practice-local-{logical_id}")["QueueUrl"]
+        for logical_id in queues
+    }
+    for logical_id, props in queues.items():
+        visibility = min(int(props.get("VisibilityTimeout", 30)), LOCAL_VISIBILITY_SECONDS)
+        attributes = {"VisibilityTimeout": str(visibility)}
+        redrive = props.get("RedrivePolicy") or {}
+        target = _ref(redrive.get("deadLetterTargetArn"), "Fn::GetAtt")
+        if target in urls:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": queue_arn(urls[target]),
+                    "maxReceiveCount": str(redrive.get("maxReceiveCount", 5)),
+                }
+            )
+        sqs.set_queue_attributes(QueueUrl=urls[logical_id], Attributes=attributes)
+    environment = {}
+    mappings = []
+    for function_id, props in resources(template, "AWS::Serverless::Function").items():
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        for name, value in variables.items():
+            if _ref(value, "Ref") in urls:
+                environment[name] = urls[_ref(value, "Ref")]
+        for event in (props.get("Events") or {}).values():  # SAM's own SQS events
+            if event.get("Type") == "SQS":
+                queue = _ref(event["Properties"].get("Queue"), "Fn::GetAtt")
+                size = int(event["Properties"].get("BatchSize", 10))
+                mappings.append((queue, function_id, size))
+    for props in resources(template, "AWS::Lambda::EventSourceMapping").values():
+        queue = _ref(props.get("EventSourceArn"), "Fn::GetAtt")
+        function = _ref(props.get("FunctionName"), "Ref")
+        if queue in urls and function:
+            mappings.append((queue, function, int(props.get("BatchSize", 10))))
+    return LocalQueues(urls, environment, mappings)
