@@ -199,3 +199,13 @@ def start_queues(template: dict[str, Any], sqs: Any) -> LocalQueues:
         if queue in urls and function:
             mappings.append((queue, function, int(props.get("BatchSize", 10))))
     return LocalQueues(urls, environment, mappings)
+
+
+def sqs_for(endpoint: str) -> Any:
+    """An SQS client of moto at ``endpoint`` (dummy credentials)."""
+    import boto3
+
+    from dev.moto_server import DUMMY_CREDENTIALS
+
+    credentials = {k.lower(): v for k, v in DUMMY_CREDENTIALS.items()}
+    return boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, **credentials)

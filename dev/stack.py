@@ -21,7 +21,7 @@ import psycopg
 
 from dev import tokens
 from dev.gateway import Gateway, GatewayServer, jwt_settings
-from dev.moto_server import DUMMY_CREDENTIALS, LocalAws, aws_environment, start_moto
+from dev.moto_server import LocalAws, aws_environment, start_moto
 from dev.postgres import (
     APP_LOGIN,
     EmbeddedPostgres,
@@ -31,7 +31,7 @@ from dev.postgres import (
     with_dbname,
     with_user,
 )
-from dev.queues import REGION, LocalQueues, start_queues
+from dev.queues import LocalQueues, sqs_for, start_queues
 from dev.schedules import Scheduler, scheduled_event
 from dev.template import ROOT, Schedule, load_template, schedules
 
@@ -190,12 +190,7 @@ class LocalStack:
         return Scheduler(schedules(template), fire, lambda line: print(line, flush=True)).start()
 
     def _sqs(self) -> Any:
-        import boto3
-
-        credentials = {k.lower(): v for k, v in DUMMY_CREDENTIALS.items()}
-        return boto3.client(
-            "sqs", endpoint_url=self.aws.endpoint, region_name=REGION, **credentials
-        )
+        return sqs_for(self.aws.endpoint)
 
     def _deliver_queues(self) -> None:
         # What Lambda's event source mappings do: each queue's messages to its consumer.
