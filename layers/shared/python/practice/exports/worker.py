@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -167,60 +168,55 @@ class ExportWorker:
         key: str,
         upload_id: str,
     ) -> Outcome:
-        bucket = self.settings.uploads_bucket
         part_bytes = self.settings.export_part_bytes
         margin = self.settings.export_stop_margin_seconds
-        buffer = bytearray()
-        parts: list[dict[str, Any]] = []
         outcome = Outcome("succeeded")
+        buffer = bytearray()
         blocks = 0
 
-        def upload_part() -> None:
-            number = len(parts) + 1
-            try:
-                answer = self.s3.upload_part(
-                    Bucket=bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=bytes(buffer),
-                )
-            except Exception as exc:
-                raise RunStopped(f"storage failed on part {number}: {_short(exc)}") from exc
-            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-            outcome.bytes += len(buffer)
-            outcome.peak_buffer = max(outcome.peak_buffer, len(buffer))
-            buffer.clear()
+        def uploaded(number: int) -> None:
+            # A part is stored: progress (and the lease) move on.
+            outcome.rows = blocks - 1
+            self._progress(system, row, outcome)
             if self.on_part is not None:
                 self.on_part(number)
 
-        with (
-            self.db.streaming(
-                requester, statement_timeout_ms=self.settings.export_statement_timeout_ms
-            ) as conn,
-            conn.cursor() as cur,
-        ):
-            cur.execute(_UTC)
-            with cur.copy(COPY_ATTEMPTS, filters_of(row)) as copy:
-                for block in copy:
-                    buffer += block
-                    blocks += 1
-                    if len(buffer) >= part_bytes:
-                        upload_part()
-                        outcome.rows = blocks - 1
-                        self._progress(system, row, outcome)
-                        if seconds_left(math.inf) < margin:
-                            raise RunStopped(
-                                "the invocation's time ran out before the file was written;"
-                                " request the export again with a shorter period"
-                            )
-            outcome.rows = max(cur.rowcount, blocks - 1)
-        if buffer or not parts:
-            upload_part()
-        outcome.parts = len(parts)
+        # Parts go up in a thread of their own while COPY goes on filling the
+        # next one: at most one part in flight and one filling.
+        bucket = self.settings.uploads_bucket
+        target = {"bucket": bucket, "key": key, "upload_id": upload_id}
+        with _Parts(self.s3, **target, outcome=outcome, uploaded=uploaded) as parts:
+            with (
+                self.db.streaming(
+                    requester, statement_timeout_ms=self.settings.export_statement_timeout_ms
+                ) as conn,
+                conn.cursor() as cur,
+            ):
+                cur.execute(_UTC)
+                with cur.copy(COPY_ATTEMPTS, filters_of(row)) as copy:
+                    for block in copy:
+                        buffer += block
+                        blocks += 1
+                        if len(buffer) >= part_bytes:
+                            parts.send(bytes(buffer))
+                            buffer.clear()
+                            if seconds_left(math.inf) < margin:
+                                raise RunStopped(
+                                    "the invocation's time ran out before the file was"
+                                    " written; request the export again with a shorter period"
+                                )
+                outcome.rows = max(cur.rowcount, blocks - 1)
+            if buffer or not parts.sent:
+                parts.send(bytes(buffer))
+                buffer.clear()
+            stored = parts.finish()
+        outcome.rows = max(outcome.rows, blocks - 1)
         try:
             self.s3.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.settings.uploads_bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": stored},
             )
         except Exception as exc:
             raise RunStopped(f"storage failed to complete the file: {_short(exc)}") from exc
@@ -247,6 +243,70 @@ class ExportWorker:
         (moved,) = self.db.query(system, _PROGRESS, params, idempotent=False)
         if not moved["ours"]:
             raise RunStopped("the run was taken over by another worker")
+
+
+class _Parts:
+    """The parts of one multipart upload, sent one at a time in a thread of
+    their own: ``send`` waits for the part before (so memory holds at most the
+    part in flight and the one filling), and reports each stored part."""
+
+    def __init__(
+        self,
+        s3: Any,
+        *,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        outcome: Outcome,
+        uploaded: Callable[[int], None],
+    ) -> None:
+        self.s3, self.bucket, self.key, self.upload_id = s3, bucket, key, upload_id
+        self.outcome, self.uploaded = outcome, uploaded
+        self.stored: list[dict[str, Any]] = []
+        self.sent = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="export-part")
+        self._flight: Future[dict[str, Any]] | None = None
+
+    def __enter__(self) -> _Parts:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        # On a failure too: nothing may still be uploading when the upload is aborted.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _put(self, number: int, body: bytes) -> dict[str, Any]:
+        try:
+            answer = self.s3.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=body,
+            )
+        except Exception as exc:
+            raise RunStopped(f"storage failed on part {number}: {_short(exc)}") from exc
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def _land(self) -> None:
+        if self._flight is None:
+            return
+        part, self._flight = self._flight.result(), None
+        self.stored.append(part)
+        self.uploaded(part["PartNumber"])
+
+    def send(self, body: bytes) -> None:
+        """Upload ``body`` as the next part, once the part before is stored."""
+        self._land()
+        self.sent += 1
+        self.outcome.bytes += len(body)
+        self.outcome.peak_buffer = max(self.outcome.peak_buffer, len(body))
+        self.outcome.parts = self.sent
+        self._flight = self._pool.submit(self._put, self.sent, body)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Every part, once stored."""
+        self._land()
+        return self.stored
 
 
 def _short(exc: BaseException) -> str:
