@@ -588,3 +588,28 @@ def test_dates_in_filters_are_dates(stack: Stack, data: World) -> None:
         "team": None,
     }
     stack.deliver()
+
+
+def test_a_queue_that_cannot_be_reached_fails_the_request_and_leaves_nothing(
+    stack: Stack, data: World, database: MigratedDatabase
+) -> None:
+    class Down:
+        def send_message(self, **_kw: Any) -> Any:
+            raise RuntimeError("injected: the queue is unreachable")
+
+    user = data.users["manager_a2"]
+    service = stack.module.exports
+    service.sqs_override = Down()
+    try:
+        reply = stack.post(user, march())
+        keyed = stack.post(user, march(), {"Idempotency-Key": f"down-{uuid.uuid4()}"})
+    finally:
+        service.sqs_override = None
+    assert reply.status == keyed.status == 503
+    assert "retry-after" in reply.headers
+    with psycopg.connect(database.admin_url) as conn:
+        left = conn.execute(
+            "select count(*) from exports where requested_by = %s", [user.user_id]
+        ).fetchone()[0]
+    assert left == 0
+    assert stack.receive() == []
