@@ -2,7 +2,8 @@
 facts by default):
 
 - rows/s and MB/s of an export through the worker's SQS handler into S3 (moto's
-  server, over HTTP, in a process of its own), beside the same
+  server, over HTTP, in a process of its own; and into an S3 that discards the
+  parts, which is what the stream itself costs), beside the same
   ``COPY (SELECT … export_attempt_rows(…)) TO STDOUT`` read on a raw connection
   under the same RLS context and thrown away (the honest floor: no S3);
 - the worker's peak RSS at each size, each export in a fresh process: the
@@ -46,8 +47,26 @@ RAW = (
 _CHILD = """
 import json, resource, sys, threading, time
 
-export_id, org_id = sys.argv[1], sys.argv[2]
+export_id, org_id, storage = sys.argv[1], sys.argv[2], sys.argv[3]
 import functions.exports.app as app  # only what Lambda imports
+
+
+class Discard:  # S3 that keeps nothing: the stream's own cost
+    def create_multipart_upload(self, **_):
+        return {"UploadId": "discard"}
+
+    def upload_part(self, **_):
+        return {"ETag": "discard"}
+
+    def complete_multipart_upload(self, **_):
+        return {}
+
+    def abort_multipart_upload(self, **_):
+        return {}
+
+
+if storage == "discard":
+    app.export_worker.s3_override = Discard()
 
 
 class Context:  # what the runtime passes: the worker reads its remaining time
@@ -195,8 +214,9 @@ def raw_copy(app_url: str, org: uuid.UUID, admin: str) -> tuple[float, int, int]
         return seconds, cur.rowcount, size
 
 
-def worker_export(db_admin_url: str, org: uuid.UUID, admin: str) -> dict:
-    """One export through the worker, in a fresh process."""
+def worker_export(db_admin_url: str, org: uuid.UUID, admin: str, storage: str = "s3") -> dict:
+    """One export through the worker, in a fresh process, into S3 (moto) or
+    into nothing (``discard``: what the stream itself costs)."""
     with psycopg.connect(db_admin_url, autocommit=True) as conn:
         export_id = conn.execute(
             "insert into exports (org_id, requested_by, requester_role, kind, filters)"
@@ -204,7 +224,7 @@ def worker_export(db_admin_url: str, org: uuid.UUID, admin: str) -> dict:
             [org, admin, Jsonb(FILTERS)],
         ).fetchone()[0]
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(export_id), str(org)],
+        [sys.executable, "-c", _CHILD, str(export_id), str(org), storage],
         cwd=ROOT,
         env=os.environ | {"PYTHONPATH": f"{ROOT / 'layers/shared/python'}{os.pathsep}{ROOT}"},
         capture_output=True,
@@ -249,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
                 raw_copy(db.app_url, org, admin)  # warm the cache: both read it warm
                 raw_seconds, raw_rows, raw_bytes = raw_copy(db.app_url, org, admin)
                 report = worker_export(db.admin_url, org, admin)
+                stream = worker_export(db.admin_url, org, admin, "discard")
                 assert report["rows"] == raw_rows == size, (report, raw_rows)
                 assert report["bytes"] == raw_bytes, (report, raw_bytes)
                 mb = raw_bytes / 1e6
@@ -266,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
                         f"{mb / report['seconds']:,.1f}",
                         f"{mb / raw_seconds:,.1f} (raw COPY)",
                         f"{raw_seconds / report['seconds']:.0%}",
+                    ),
+                    (
+                        f"{size:,} rows/s, parts discarded (no S3)",
+                        f"{stream['rows'] / stream['seconds']:,.0f}",
+                        f"{raw_rate:,.0f} (raw COPY)",
+                        f"{raw_seconds / stream['seconds']:.0%}",
                     ),
                 ]
                 peak, before = report["peak_kb"] / 1024, report["before_kb"] / 1024

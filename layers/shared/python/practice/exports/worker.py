@@ -198,8 +198,9 @@ class ExportWorker:
                         buffer += block
                         blocks += 1
                         if len(buffer) >= part_bytes:
-                            parts.send(bytes(buffer))
-                            buffer.clear()
+                            # Handed over as it is (no copy); COPY fills a new one.
+                            parts.send(buffer)
+                            buffer = bytearray()
                             if seconds_left(math.inf) < margin:
                                 raise RunStopped(
                                     "the invocation's time ran out before the file was"
@@ -207,8 +208,7 @@ class ExportWorker:
                                 )
                 outcome.rows = max(cur.rowcount, blocks - 1)
             if buffer or not parts.sent:
-                parts.send(bytes(buffer))
-                buffer.clear()
+                parts.send(buffer)
             stored = parts.finish()
         outcome.rows = max(outcome.rows, blocks - 1)
         try:
@@ -274,7 +274,7 @@ class _Parts:
         # On a failure too: nothing may still be uploading when the upload is aborted.
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _put(self, number: int, body: bytes) -> dict[str, Any]:
+    def _put(self, number: int, body: bytearray) -> dict[str, Any]:
         try:
             answer = self.s3.upload_part(
                 Bucket=self.bucket,
@@ -294,7 +294,7 @@ class _Parts:
         self.stored.append(part)
         self.uploaded(part["PartNumber"])
 
-    def send(self, body: bytes) -> None:
+    def send(self, body: bytearray) -> None:
         """Upload ``body`` as the next part, once the part before is stored."""
         self._land()
         self.sent += 1
