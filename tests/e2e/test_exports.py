@@ -23,6 +23,7 @@ import httpx
 import psycopg
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from psycopg.types.json import Jsonb
 
 from dev.invoke import LambdaContext
 from dev.queues import create_queue, deliver_once, queue_arn, sqs_event
@@ -115,6 +116,7 @@ def stack(database: MigratedDatabase, moto_url: str, exports_app: ModuleType) ->
         "PRACTICE_UPLOADS_BUCKET": UPLOADS_BUCKET,
         "PRACTICE_EXPORTS_QUEUE_URL": queue_url,
         "PRACTICE_EXPORT_PART_BYTES": str(PART),
+        "PRACTICE_EXPORT_MISSING_ROW_WAIT_SECONDS": "0.2",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -613,3 +615,32 @@ def test_a_queue_that_cannot_be_reached_fails_the_request_and_leaves_nothing(
         ).fetchone()[0]
     assert left == 0
     assert stack.receive() == []
+
+
+def test_a_message_that_comes_before_its_row_waits_for_it(
+    stack: Stack, data: World, database: MigratedDatabase
+) -> None:
+    """The request sends before it commits: the worker waits a moment for the row."""
+    user = data.users["trainee_a1"]
+    worker = stack.module.export_worker
+    export_id = uuid.uuid4()
+    worker.settings = stack.settings.model_copy(update={"export_missing_row_wait_seconds": 5.0})
+
+    def commit_later() -> None:
+        time.sleep(0.5)
+        with psycopg.connect(database.admin_url, autocommit=True) as conn:
+            conn.execute(
+                "insert into exports (id, org_id, requested_by, requester_role, kind, filters)"
+                " values (%s, %s, %s, 'trainee', 'attempts', %s)",
+                [export_id, user.org_id, user.user_id, Jsonb(march()["filters"])],
+            )
+
+    late = threading.Thread(target=commit_later)
+    late.start()
+    try:
+        outcome = worker.run(export_id, user.org_id)
+    finally:
+        late.join()
+        worker.settings = stack.settings
+    assert outcome.status == "succeeded"
+    assert _state(database, str(export_id))[0] == "succeeded"

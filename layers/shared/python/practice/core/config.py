@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # The worker stops (aborts the upload, fails the export) with this much of
     # the invocation left, so the failure is recorded before Lambda's timeout.
     export_stop_margin_seconds: float = Field(default=20.0, ge=0)
+    # A message may arrive before its request commits: the worker waits this
+    # long for the row before leaving the message to be delivered again.
+    export_missing_row_wait_seconds: float = Field(default=5.0, ge=0)
     # The worker's whole budget: its function's timeout (900 s) less the margin.
     export_worker_budget_seconds: float = Field(default=890.0, gt=0)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,8 +100,7 @@ class ExportWorker:
     def run(self, export_id: UUID, org_id: UUID, *, receives: int = 1) -> Outcome:
         """Claim the export and write its file, or do nothing when it is not ours."""
         system = Principal.system("exports", org_id)
-        lease = self.settings.export_lease_seconds
-        claimed = self.db.query(system, _CLAIM, {"id": export_id, "lease": lease}, idempotent=False)
+        claimed = self._claim(system, export_id)
         if not claimed:
             return self._not_claimed(system, export_id, receives)
         row = claimed[0]
@@ -112,6 +112,21 @@ class ExportWorker:
         metrics.add_metric(name=f"Exports{outcome.status.title()}", unit=MetricUnit.Count, value=1)
         self.last = outcome
         return outcome
+
+    def _claim(self, system: Principal, export_id: UUID) -> list[dict[str, Any]]:
+        # The request sends its message just before it commits: a message may
+        # come first. It is worth waiting a moment here rather than a whole
+        # visibility timeout (an hour and a half) for the redelivery.
+        params = {"id": export_id, "lease": self.settings.export_lease_seconds}
+        waited, pause = 0.0, 0.05
+        while True:
+            claimed = self.db.query(system, _CLAIM, params, idempotent=False)
+            if claimed or waited >= self.settings.export_missing_row_wait_seconds:
+                return claimed
+            if self.db.query(system, _STATE, {"id": export_id}):
+                return claimed  # there, and not ours to run
+            time.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 1.0)
 
     def _not_claimed(self, system: Principal, export_id: UUID, receives: int) -> Outcome:
         rows = self.db.query(system, _STATE, {"id": export_id})
