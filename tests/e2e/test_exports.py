@@ -644,3 +644,23 @@ def test_a_message_that_comes_before_its_row_waits_for_it(
         worker.settings = stack.settings
     assert outcome.status == "succeeded"
     assert _state(database, str(export_id))[0] == "succeeded"
+
+
+def test_an_invocation_running_out_of_time_fails_the_export_and_leaves_nothing(
+    stack: Stack, big: World, database: MigratedDatabase
+) -> None:
+    """The Lambda context says too little time is left after a part: the worker
+    stops, aborts the upload and records why, before Lambda would kill it."""
+    admin = big.users["admin_a"]
+    worker = stack.module.export_worker
+    # The invocation has 900 s; asking to stop with more than that left stops at once.
+    worker.settings = stack.settings.model_copy(update={"export_stop_margin_seconds": 1_000.0})
+    try:
+        posted = stack.post(admin, JANUARY).body
+        assert stack.deliver() == 1
+    finally:
+        worker.settings = stack.settings
+    status, error, _run, _done = _state(database, posted["id"])
+    assert status == "failed"
+    assert "time ran out" in error
+    assert _left_in_storage(stack, admin.org_id) == ([], [])
