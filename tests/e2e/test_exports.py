@@ -392,8 +392,9 @@ def _state(database: MigratedDatabase, export_id: str) -> tuple:
         ).fetchone()
 
 
-def _left_in_storage(stack: Stack, org_id: uuid.UUID) -> tuple[list, list]:
-    prefix = f"exports/{org_id}/"
+def _left_in_storage(stack: Stack, org_id: uuid.UUID, export_id: str) -> tuple[list, list]:
+    """The export's object and incomplete uploads."""
+    prefix = f"exports/{org_id}/{export_id}"
     objects = stack.s3.list_objects_v2(Bucket=UPLOADS_BUCKET, Prefix=prefix).get("Contents", [])
     uploads = stack.s3.list_multipart_uploads(Bucket=UPLOADS_BUCKET, Prefix=prefix)
     return objects, uploads.get("Uploads", [])
@@ -432,7 +433,7 @@ def test_a_storage_failure_mid_upload_fails_the_export_and_leaves_nothing(
     assert got["status"] == "failed"
     assert got["error"] == error
     assert got["download_url"] is None
-    assert _left_in_storage(stack, admin.org_id) == ([], [])
+    assert _left_in_storage(stack, admin.org_id, posted["id"]) == ([], [])
     assert stack.receive() == []  # failed for good: not redelivered
 
 
@@ -459,7 +460,7 @@ def test_a_dropped_database_connection_fails_the_export_and_leaves_nothing(
     status, error, _run, _done = _state(database, posted["id"])
     assert status == "failed"
     assert "database" in error
-    assert _left_in_storage(stack, admin.org_id) == ([], [])
+    assert _left_in_storage(stack, admin.org_id, posted["id"]) == ([], [])
 
 
 def test_a_large_export_streams_in_parts_and_reports_progress(
@@ -663,4 +664,4 @@ def test_an_invocation_running_out_of_time_fails_the_export_and_leaves_nothing(
     status, error, _run, _done = _state(database, posted["id"])
     assert status == "failed"
     assert "time ran out" in error
-    assert _left_in_storage(stack, admin.org_id) == ([], [])
+    assert _left_in_storage(stack, admin.org_id, posted["id"]) == ([], [])
