@@ -19,6 +19,7 @@ BENCHMARKS = [
     "gateway_overhead",
     "seed_bench",
     "load",
+    "exports",
 ]
 
 

@@ -60,6 +60,14 @@ PRIVATE_SUBNETS = {
         {"Ref": "VpcSubnetIds"},
     ]
 }
+EXPECTED_EXPORTS_ROUTES = {
+    ("POST", "/exports", True),
+    ("GET", "/exports", True),
+    ("GET", "/exports/{exportId}", True),
+    ("GET", "/exports/openapi.json", False),
+    ("GET", "/exports/docs", False),
+    ("GET", "/exports/docs/{asset}", False),
+}
 
 # What CloudFormation hands the transform: pseudo parameters, and list parameters as lists.
 PARAMETER_VALUES: dict[str, Any] = {
@@ -161,7 +169,7 @@ def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> 
         for path, operations in api["Properties"]["Body"]["paths"].items()
         for method, operation in operations.items()
     }
-    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES
+    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES | EXPECTED_EXPORTS_ROUTES
     public = {(m, p) for m, p, auth in expected if not auth}
     for key, requirement in security.items():
         if key in public:
@@ -253,6 +261,50 @@ def test_attempts_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> 
     }
 
 
+def test_exports_roles_grant_exactly_their_needs(transformed: dict[str, Any]) -> None:
+    exports_prefix = {"Fn::Sub": "${UploadsBucket.Arn}/exports/*"}
+    queue = {"Fn::GetAtt": ["ExportsQueue", "Arn"]}
+    assert _granted(transformed, "ExportsFunctionRole") == {
+        "secretsmanager:GetSecretValue": LOGIN_SECRET,
+        "sqs:SendMessage": queue,
+        "s3:GetObject": exports_prefix,
+    }
+    assert _granted(transformed, "ExportsWorkerFunctionRole") == {
+        "secretsmanager:GetSecretValue": LOGIN_SECRET,
+        "s3:PutObject": exports_prefix,
+        "s3:AbortMultipartUpload": exports_prefix,
+        "sqs:ReceiveMessage": queue,
+        "sqs:DeleteMessage": queue,
+        "sqs:ChangeMessageVisibility": queue,
+        "sqs:GetQueueAttributes": queue,
+    }
+
+
+def test_the_exports_worker_consumes_its_queue_one_message_at_a_time(
+    transformed: dict[str, Any],
+) -> None:
+    (mapping,) = _of_type(transformed, "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["ExportsQueue", "Arn"]}
+    assert props["FunctionName"] == {"Ref": "ExportsWorkerFunction"}
+    assert props["BatchSize"] == 1
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    resources = transformed["Resources"]
+    queue = resources["ExportsQueue"]["Properties"]
+    worker = resources["ExportsWorkerFunction"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["ExportsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue.get("SqsManagedSseEnabled") is True
+    depth = resources["ExportsDeadLetterQueueAlarm"]["Properties"]
+    assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert depth["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["ExportsDeadLetterQueue", "QueueName"]
+    }
+
+
 def test_async_failures_go_to_the_dead_letter_queue(transformed: dict[str, Any]) -> None:
     # Functions invoked asynchronously (by a schedule) send a run that failed for
     # good to the queue; API functions answer their callers and have no such config.
@@ -332,7 +384,11 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
 
 @pytest.mark.parametrize(
     ("function", "expected"),
-    [("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES), ("BatchFunction", EXPECTED_BATCH_ROUTES)],
+    [
+        ("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES),
+        ("BatchFunction", EXPECTED_BATCH_ROUTES),
+        ("ExportsFunction", EXPECTED_EXPORTS_ROUTES),
+    ],
 )
 def test_function_routes_are_exactly_the_planned_ones(
     template: dict[str, Any], function: str, expected: set[tuple[str, str, bool]]

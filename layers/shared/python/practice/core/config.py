@@ -89,6 +89,30 @@ class Settings(BaseSettings):
     owner_database_url: SecretStr | None = None
     owner_secret_arn: str | None = None
     owner_host: str = ""
+    # Exports (CSV files in the uploads bucket under exports/, written by the
+    # exports worker from its queue). A download URL is minted per request and
+    # lives briefly: one signed with a Lambda role's temporary credentials dies
+    # with them anyway. Retention is the bucket's lifecycle rule (template:
+    # ExportsRetentionDays); after it an export answers `expired`.
+    exports_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    export_url_expiry_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    export_retention_days: int = Field(default=7, ge=1)
+    export_max_span_days: int = Field(default=366, ge=1)
+    # S3 multipart parts: at least 5 MiB (S3's floor for all but the last part).
+    export_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # A run's hold on its export, renewed at every part; a redelivered message
+    # takes over a run whose lease ran out (its worker was killed).
+    export_lease_seconds: int = Field(default=120, ge=10)
+    export_statement_timeout_ms: int = Field(default=840_000, ge=1_000)
+    # The worker stops (aborts the upload, fails the export) with this much of
+    # the invocation left, so the failure is recorded before Lambda's timeout.
+    export_stop_margin_seconds: float = Field(default=20.0, ge=0)
+    # A message may arrive before its request commits: the worker waits this
+    # long for the row before leaving the message to be delivered again.
+    export_missing_row_wait_seconds: float = Field(default=5.0, ge=0)
+    # The worker's whole budget: its function's timeout (900 s) less the margin.
+    export_worker_budget_seconds: float = Field(default=890.0, gt=0)
 
     def conninfo(self) -> str:
         """The libpq connection string, escaped so any password character works.

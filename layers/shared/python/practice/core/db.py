@@ -249,6 +249,23 @@ class Database:
             yield conn
 
     @contextmanager
+    def streaming(
+        self, principal: Principal | None, *, statement_timeout_ms: int
+    ) -> Iterator[psycopg.Connection]:
+        """The caller's transaction outside pipeline mode, for statements whose
+        results stream (``COPY ... TO STDOUT`` cannot run in a pipeline), with a
+        statement timeout of its own (a long export, not a request's share).
+        Guarded by the breaker like every other use; not retried."""
+        context = self._context(principal) | {"statement_timeout": f"{statement_timeout_ms}ms"}
+        with (
+            self._guarded(principal),
+            self._connection() as conn,
+            conn.transaction(),
+        ):
+            conn.execute(ENTER, context)
+            yield conn
+
+    @contextmanager
     def _guarded(self, principal: Principal | None) -> Iterator[None]:
         # The breaker counts requests, not attempts: a request that could not
         # reach the database after its retries is one failure.
