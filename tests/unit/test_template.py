@@ -726,6 +726,7 @@ def test_existing_mode_creates_no_database_tier_and_no_migration(
         "MigrateFunctionLogGroup",
         "MigrateFunctionErrorsAlarm",
         "MigrateFunctionThrottlesAlarm",
+        "MigrateFunctionUnhandledErrorsAlarm",
         "SchemaMigration",
     }
 
