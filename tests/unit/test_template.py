@@ -40,6 +40,12 @@ EXPECTED_ATTEMPTS_ROUTES = {
     ("POST", "/attempts/{attemptId}/submit", True),
     ("POST", "/attempts/{attemptId}/upload", True),
     ("PATCH", "/attempts/{attemptId}/optimize", True),
+    # A learner's history (tracking).
+    ("GET", "/users/{userId}/attempts", True),
+    ("GET", "/users/{userId}/best-attempts", True),
+    ("GET", "/users/{userId}/recent-attempts", True),
+    ("GET", "/users/{userId}/scenarios/{scenarioId}/improvement", True),
+    ("GET", "/users/{userId}/scenarios/{scenarioId}/comparison", True),
 }
 
 EXPECTED_BATCH_ROUTES = {
