@@ -13,9 +13,11 @@ from practice.core.config import get_settings
 from practice.core.db import Database
 from practice.core.dedupe import Dedupe
 from practice.core.directory import Principals
+from practice.scenarios.service import ScenarioService
 from practice.tracking.service import TrackingService
 from practice.web import PrincipalOf, create_api, create_handler
 from practice.web.api import attempts as attempt_routes
+from practice.web.api import scenarios as scenario_routes
 from practice.web.api import tracking as tracking_routes
 
 settings = get_settings()
@@ -27,6 +29,7 @@ attempts = AttemptService(db, cache, settings)
 recordings = RecordingService(db, cache, settings)
 cache_admin = CacheAdmin(db, attempts)
 tracking = TrackingService(db, cache, settings)
+scenarios = ScenarioService(db)
 api = create_api(
     title="Practice attempts API",
     max_body_bytes=settings.max_body_bytes,
@@ -41,6 +44,7 @@ api.include(
     cache_admin=cache_admin,
 )
 api.include(tracking_routes.router, tracking=tracking)
+api.include(scenario_routes.router, scenarios=scenarios)
 
 handler = create_handler(
     api.app, budget_seconds=settings.request_budget_seconds, base_path=settings.api_base_path

@@ -46,6 +46,18 @@ EXPECTED_ATTEMPTS_ROUTES = {
     ("GET", "/users/{userId}/recent-attempts", True),
     ("GET", "/users/{userId}/scenarios/{scenarioId}/improvement", True),
     ("GET", "/users/{userId}/scenarios/{scenarioId}/comparison", True),
+    # The scenario catalog.
+    ("GET", "/scenarios", True),
+    ("POST", "/scenarios", True),
+    ("GET", "/scenarios/{scenarioId}", True),
+    ("PATCH", "/scenarios/{scenarioId}", True),
+    ("DELETE", "/scenarios/{scenarioId}", True),
+    ("PUT", "/scenarios/{scenarioId}/save", True),
+    ("DELETE", "/scenarios/{scenarioId}/save", True),
+    ("PUT", "/scenarios/{scenarioId}/rating", True),
+    ("DELETE", "/scenarios/{scenarioId}/rating", True),
+    ("PUT", "/scenarios/{scenarioId}/notes", True),
+    ("GET", "/users/{userId}/scenario-progress", True),
 }
 
 EXPECTED_BATCH_ROUTES = {

@@ -26,7 +26,7 @@ from practice.core.config import Settings
 from practice.core.db import Database
 from practice.core.errors import NotFound
 from practice.core.identity import Principal
-from practice.core.keyset import Keyset, decode_cursor, next_cursor
+from practice.core.keyset import instant_cursor, next_cursor, read_instant
 from practice.tracking.models import (
     AttemptHistory,
     BestAttempt,
@@ -65,6 +65,20 @@ def member_of(principal: Principal, user_id: str) -> str:
     return principal.user_id if user_id == ME else user_id
 
 
+def query_member(
+    db: Database, principal: Principal, sql: str, member: str, **values: Any
+) -> list[dict[str, Any]]:
+    """The rows of a statement about ``member`` that asks the member rule first
+    (``practice_require_member``); ``NotFound`` when the caller may not see them."""
+    params = {"org_id": principal.org_id, "member": member, **values}
+    try:
+        return db.query(principal, sql, params)
+    except psycopg.Error as exc:
+        if exc.sqlstate == MEMBER_UNSEEN:
+            raise NotFound(f"user {member} not found") from exc
+        raise
+
+
 @dataclass
 class TrackingService:
     """Attempt tracking, bound to the container's singletons."""
@@ -74,13 +88,7 @@ class TrackingService:
     settings: Settings
 
     def _rows(self, principal: Principal, sql: str, member: str, **values: Any) -> list[dict]:
-        params = {"org_id": principal.org_id, "member": member, **values}
-        try:
-            return self.db.query(principal, sql, params)
-        except psycopg.Error as exc:
-            if exc.sqlstate == MEMBER_UNSEEN:
-                raise NotFound(f"user {member} not found") from exc
-            raise
+        return query_member(self.db, principal, sql, member, **values)
 
     def _cached[R: BaseModel](
         self, principal: Principal, member: str, request: tuple, load: Callable[[], R]
@@ -107,7 +115,7 @@ class TrackingService:
     ) -> AttemptHistory:
         """Completed attempts, newest first, a keyset page at a time."""
         member = member_of(principal, user_id)
-        after = decode_cursor(cursor)
+        after = read_instant(cursor)
 
         def load() -> AttemptHistory:
             rows = self._rows(
@@ -116,11 +124,11 @@ class TrackingService:
                 member,
                 scenario_id=scenario_id,
                 limit=limit,
-                before_at=after.at if after else None,
-                before_id=after.id if after else None,
+                before_at=after[0] if after else None,
+                before_id=after[1] if after else None,
             )
             attempts = [HistoryAttempt.model_validate(row) for row in rows]
-            keys = [Keyset(a.started_at, a.attempt_id) for a in attempts]
+            keys = [instant_cursor(a.started_at, a.attempt_id) for a in attempts]
             return AttemptHistory(
                 user_id=member, attempts=attempts, next_cursor=next_cursor(keys, limit)
             )

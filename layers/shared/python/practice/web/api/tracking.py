@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import Field
 from starlette.responses import Response
 
-from practice.core.keyset import CURSOR_PATTERN
+from practice.core.keyset import INSTANT_CURSOR
 from practice.tracking.models import (
     AttemptHistory,
     BestAttempts,
@@ -50,7 +50,7 @@ class HistoryParams(RouteParams):
     cursor: Annotated[
         str | None,
         In("query", "cursor"),
-        Field(pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
+        Field(pattern=INSTANT_CURSOR, description="next_cursor of the previous page"),
     ] = None
 
 
