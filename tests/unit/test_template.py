@@ -58,6 +58,13 @@ EXPECTED_ATTEMPTS_ROUTES = {
     ("DELETE", "/scenarios/{scenarioId}/rating", True),
     ("PUT", "/scenarios/{scenarioId}/notes", True),
     ("GET", "/users/{userId}/scenario-progress", True),
+    # Chat sessions.
+    ("POST", "/chat-sessions", True),
+    ("GET", "/chat-sessions", True),
+    ("GET", "/chat-sessions/{sessionId}", True),
+    ("GET", "/chat-sessions/{sessionId}/scenario-progress", True),
+    ("PUT", "/chat-sessions/{sessionId}/scenario-progress", True),
+    ("DELETE", "/chat-sessions/{sessionId}/scenario-progress", True),
 }
 
 EXPECTED_BATCH_ROUTES = {

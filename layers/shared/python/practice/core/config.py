@@ -77,13 +77,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     upload_url_expiry_seconds: int = 900
 
-    # The learner's side (tracking, scenarios, chat progress).
-    # A member's attempt history and comparisons, cached per container; dropped
-    # here as soon as an attempt of theirs ends or is scored in this container.
+    # Tracking: a member's attempt history and comparisons, cached per
+    # container; dropped here as soon as an attempt of theirs ends or is scored
+    # in this container.
     cache_ttl_tracking: float = 300.0
-    # Private notes on a scenario, and a chat session's scenario progress.
-    scenario_notes_max_chars: int = Field(default=4_000, ge=1)
-    chat_progress_max_bytes: int = Field(default=64 * 1024, ge=1)
 
     def conninfo(self) -> str:
         """The libpq connection string, escaped so any password character works.
