@@ -20,6 +20,7 @@ BENCHMARKS = [
     "seed_bench",
     "load",
     "exports",
+    "tracking",
 ]
 
 

@@ -27,6 +27,7 @@ from dev.seed import (
     BUILTIN_SCENARIO_IDS,
     DEMO_ACTIVE_ATTEMPT_ID,
     DEMO_ADMIN,
+    DEMO_CHAT_SESSION_ID,
     DEMO_CLERK_ORG_ID,
     DEMO_COMPLETED_ATTEMPT_ID,
     DEMO_EXPORT_ID,
@@ -204,6 +205,128 @@ def queue_events() -> dict[str, dict[str, Any]]:
         "exports-worker-demo-export.200.json": sqs_event([message], arn),
         "exports-worker-demo-export-redelivered.200.json": sqs_event([again], arn),
     }
+
+
+# The learner's side: tracking, the scenario catalog, chat-session progress.
+CHAT = str(DEMO_CHAT_SESSION_ID)
+GLOBEX = claims(*OTHER_ORG[1:], OTHER_ORG[0])
+MATE = claims(*TEAMMATE[1:], TEAMMATE[0])
+
+
+def user(
+    name: str, status: int, who: dict | None, what: str, member: str = DEMO_TRAINEE, **kw: Any
+):
+    """A case of ``GET /users/{userId}/<what>`` (``what`` may hold the scenario)."""
+    route = "/users/{userId}/" + what.replace(SCENARIO, "{scenarioId}").replace(
+        UNKNOWN, "{scenarioId}"
+    )
+    return Case(name, status, "GET", f"/users/{member}/{what}", route, who, **kw)
+
+
+def scenario(
+    name: str,
+    status: int,
+    method: str,
+    who: dict | None,
+    suffix: str = "",
+    *,
+    scenario_id: str = SCENARIO,
+    **kw: Any,
+):
+    """A case on a scenario (the built-in one unless named)."""
+    return Case(
+        name,
+        status,
+        method,
+        f"/scenarios/{scenario_id}{suffix}",
+        "/scenarios/{scenarioId}" + suffix,
+        who,
+        **kw,
+    )
+
+
+def chat(
+    name: str,
+    status: int,
+    method: str,
+    who: dict | None,
+    suffix: str = "/scenario-progress",
+    **kw: Any,
+):
+    """A case on the demo trainee's chat session."""
+    return Case(
+        name,
+        status,
+        method,
+        f"/chat-sessions/{CHAT}{suffix}",
+        "/chat-sessions/{sessionId}" + suffix,
+        who,
+        **kw,
+    )
+
+
+def progress_document(scenario_id: str = "prep-demo", current: int = 0) -> dict[str, Any]:
+    """Seed 003's ScenarioProgress, one step of one action."""
+    step = {
+        "title": "Research",
+        "description": "Know the account",
+        "actions": [{"label": "Search", "prompt": "Find news", "type": "research"}],
+    }
+    return {
+        "scenario": {
+            "id": scenario_id,
+            "title": "Prep",
+            "description": "Prepare the call",
+            "steps": [step],
+        },
+        "currentStep": current,
+        "completedSteps": [],
+        "triggeredActions": {"step_0_action_0": True},
+        "startedAt": "2026-11-20T10:00:00.000Z",
+        "lastUpdatedAt": "2026-11-20T10:05:00.000Z",
+    }
+
+
+PROGRESS = {
+    "scenario_progress": progress_document(),
+    "scenario_id": "prep-demo",
+    "completed": False,
+}
+CASES += [
+    user("get-user-attempts-trainee-me", 200, TRAINEE, "attempts", member="me", query={"limit": "5"}),
+    user("get-user-attempts-admin", 200, ADMIN, "attempts"),
+    user("get-user-attempts-other-org-admin", 404, GLOBEX, "attempts"),
+    user("get-user-attempts-teammate", 404, MATE, "attempts"),
+    user("get-user-best-attempts-manager", 200, MANAGER, "best-attempts"),
+    user("get-user-recent-attempts-trainee", 200, TRAINEE, "recent-attempts", query={"limit": "3"}),
+    user("get-user-improvement-trainee", 200, TRAINEE, f"scenarios/{SCENARIO}/improvement", query={"days_back": "180"}),
+    user("get-user-comparison-trainee", 200, TRAINEE, f"scenarios/{SCENARIO}/comparison"),
+    user("get-user-comparison-unknown-scenario", 404, TRAINEE, f"scenarios/{UNKNOWN}/comparison"),
+    user("get-user-scenario-progress-admin", 200, ADMIN, "scenario-progress", query={"saved": "true"}),
+    Case("get-scenarios-trending-trainee", 200, "GET", "/scenarios", "/scenarios", TRAINEE, query={"sort": "trending", "limit": "5"}),
+    Case("get-scenarios-unknown-sort", 422, "GET", "/scenarios", "/scenarios", TRAINEE, query={"sort": "random"}),
+    scenario("get-scenario-trainee", 200, "GET", TRAINEE),
+    scenario("get-scenario-unknown", 404, "GET", TRAINEE, scenario_id=UNKNOWN),
+    Case("post-scenario-manager", 201, "POST", "/scenarios", "/scenarios", MANAGER, body={"title": "Renewal call", "difficulty": "advanced", "category": "renewal"}),
+    Case("post-scenario-trainee", 403, "POST", "/scenarios", "/scenarios", TRAINEE, body={"title": "Mine"}),
+    scenario("patch-scenario-built-in-admin", 403, "PATCH", ADMIN, body={"title": "Ours now"}),
+    scenario("delete-scenario-save-trainee", 200, "DELETE", TRAINEE, "/save"),
+    scenario("put-scenario-save-trainee", 200, "PUT", TRAINEE, "/save"),
+    scenario("put-scenario-rating-trainee", 200, "PUT", TRAINEE, "/rating", body={"rating": 4}),
+    scenario("put-scenario-rating-out-of-range", 422, "PUT", TRAINEE, "/rating", body={"rating": 6}),
+    scenario("put-scenario-notes-trainee", 200, "PUT", TRAINEE, "/notes", body={"notes": "Open with the budget question"}),
+    scenario("delete-scenario-rating-trainee", 200, "DELETE", TRAINEE, "/rating"),
+    Case("post-chat-session-trainee", 201, "POST", "/chat-sessions", "/chat-sessions", TRAINEE, body={"title": "Prep for Friday"}),
+    Case("get-chat-sessions-trainee", 200, "GET", "/chat-sessions", "/chat-sessions", TRAINEE, query={"limit": "10"}),
+    chat("get-chat-session-trainee", 200, "GET", TRAINEE, ""),
+    chat("get-chat-session-other-org-admin", 404, "GET", GLOBEX, ""),
+    chat("get-chat-progress-manager", 200, "GET", MANAGER),
+    chat("delete-chat-progress-trainee", 204, "DELETE", TRAINEE),
+    chat("put-chat-progress-contradicts-scenario", 409, "PUT", TRAINEE, body=PROGRESS | {"scenario_progress": progress_document(current=3)}),
+    chat("put-chat-progress-manager", 403, "PUT", MANAGER, body=PROGRESS),
+    chat("put-chat-progress-stale-if-match", 412, "PUT", TRAINEE, body=PROGRESS, headers={"If-Match": '"99"'}),
+    chat("put-chat-progress-trainee", 200, "PUT", TRAINEE, body=PROGRESS, headers={"If-Match": '"1"'}),
+]  # fmt: skip
 
 
 def event_for(case: Case) -> dict[str, Any]:

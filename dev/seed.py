@@ -57,6 +57,8 @@ DEMO_COMPLETED_ATTEMPT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000002")
 # A pending export of the demo admin (the worker's sample events write it).
 DEMO_EXPORT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000003")
 DEMO_EXPORT_FILTERS = {"from": "2026-01-01", "to": "2026-12-31"}
+# The demo trainee's chat session the sample events read and write.
+DEMO_CHAT_SESSION_ID = uuid.UUID("de30a770-0000-4000-8000-0000000c4a70")
 
 DEFAULT_ATTEMPTS, DEFAULT_SEED = 5_000, 42
 ATTEMPTS_PER_TRAINEE, MIN_TRAINEES_PER_ORG, TEAM_SIZE = 60, 6, 8
@@ -389,6 +391,10 @@ def _trainee(plan: Plan, org: Org, i: int) -> Trainee:
         steps = rng.randint(0, len(CONTENT["prep_steps"]))
         chat = _chat(pick, started, steps, rng.randint(20, 90) * 60)
         t.rows["chat_sessions"].append(mine | {"id": _uuid(rng)} | chat)
+    if demo:
+        # A session of fixed id, without progress yet (no draw from the stream).
+        chat = _chat(None, joined + DAY, 0, 0)
+        t.rows["chat_sessions"].append(mine | {"id": str(DEMO_CHAT_SESSION_ID)} | chat)
     return t
 
 

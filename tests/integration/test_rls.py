@@ -335,6 +335,10 @@ dedupe_records          select  yes       hidden    hidden    hidden    hidden
 dedupe_records          insert  yes       refused   refused   refused   refused
 dedupe_records          update  no-grant  no-grant  no-grant  no-grant  no-grant
 dedupe_records          delete  yes       hidden    hidden    hidden    hidden
+scenario_completions_daily  select  yes   yes       yes       yes       hidden
+scenario_completions_daily  insert  no-grant  no-grant  no-grant  no-grant  no-grant
+scenario_completions_daily  update  no-grant  no-grant  no-grant  no-grant  no-grant
+scenario_completions_daily  delete  no-grant  no-grant  no-grant  no-grant  no-grant
 """
 
 
@@ -370,6 +374,7 @@ SUBJECTS = {
     "webhook_events": "org_id = %(org)s",
     "exports": "org_id = %(org)s and requested_by = %(trainee)s",
     "dedupe_records": "org_id = %(org)s and user_id = %(trainee)s",
+    "scenario_completions_daily": "org_id = %(org)s and scenario_id = %(scenario)s",
 }
 # An insert re-creates the subject after deleting it (as the owner, in the same
 # rolled-back transaction), except where other rows hold on to it: there the

@@ -40,6 +40,31 @@ EXPECTED_ATTEMPTS_ROUTES = {
     ("POST", "/attempts/{attemptId}/submit", True),
     ("POST", "/attempts/{attemptId}/upload", True),
     ("PATCH", "/attempts/{attemptId}/optimize", True),
+    # A learner's history (tracking).
+    ("GET", "/users/{userId}/attempts", True),
+    ("GET", "/users/{userId}/best-attempts", True),
+    ("GET", "/users/{userId}/recent-attempts", True),
+    ("GET", "/users/{userId}/scenarios/{scenarioId}/improvement", True),
+    ("GET", "/users/{userId}/scenarios/{scenarioId}/comparison", True),
+    # The scenario catalog.
+    ("GET", "/scenarios", True),
+    ("POST", "/scenarios", True),
+    ("GET", "/scenarios/{scenarioId}", True),
+    ("PATCH", "/scenarios/{scenarioId}", True),
+    ("DELETE", "/scenarios/{scenarioId}", True),
+    ("PUT", "/scenarios/{scenarioId}/save", True),
+    ("DELETE", "/scenarios/{scenarioId}/save", True),
+    ("PUT", "/scenarios/{scenarioId}/rating", True),
+    ("DELETE", "/scenarios/{scenarioId}/rating", True),
+    ("PUT", "/scenarios/{scenarioId}/notes", True),
+    ("GET", "/users/{userId}/scenario-progress", True),
+    # Chat sessions.
+    ("POST", "/chat-sessions", True),
+    ("GET", "/chat-sessions", True),
+    ("GET", "/chat-sessions/{sessionId}", True),
+    ("GET", "/chat-sessions/{sessionId}/scenario-progress", True),
+    ("PUT", "/chat-sessions/{sessionId}/scenario-progress", True),
+    ("DELETE", "/chat-sessions/{sessionId}/scenario-progress", True),
 }
 
 EXPECTED_BATCH_ROUTES = {

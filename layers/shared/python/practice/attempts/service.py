@@ -93,6 +93,12 @@ def scenario_tag(scenario_id: UUID) -> str:
     return f"scenario:{scenario_id}"
 
 
+def member_tag(user_id: str) -> str:
+    """The cache tag of everything cached about one member's attempt history
+    (tracking): dropped when an attempt of theirs ends or is scored."""
+    return f"member:{user_id}"
+
+
 def viewer(principal: Principal) -> str:
     """Who looks, as far as cached reads differ (RLS): admins of an org all see
     the same rows, managers and trainees each see their own slice."""
@@ -164,12 +170,16 @@ class AttemptService:
         principal: Principal,
         attempt_ids: Iterable[UUID],
         scenario_ids: Iterable[UUID] = (),
+        members: Iterable[str] = (),
     ) -> None:
-        """Drop what this container cached about these attempts and scenarios."""
+        """Drop what this container cached about these attempts, scenarios and
+        members' histories."""
         for attempt_id in attempt_ids:
             self.cache.invalidate_tag(principal.org_id, attempt_tag(attempt_id))
         for scenario_id in scenario_ids:
             self.cache.invalidate_tag(principal.org_id, scenario_tag(scenario_id))
+        for user_id in members:
+            self.cache.invalidate_tag(principal.org_id, member_tag(user_id))
 
     # -- reads ---------------------------------------------------------------
 
@@ -346,7 +356,12 @@ class AttemptService:
         moved = [
             v.result for v in verdicts if v.verdict in ("ended", "scored") and v.result is not None
         ]
-        self.forget(principal, [r.id for r in moved], scenario_ids={r.scenario_id for r in moved})
+        self.forget(
+            principal,
+            [r.id for r in moved],
+            scenario_ids={r.scenario_id for r in moved},
+            members={r.clerk_user_id for r in moved},
+        )
         return verdicts
 
     def submit(

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # The worker's whole budget: its function's timeout (900 s) less the margin.
     export_worker_budget_seconds: float = Field(default=890.0, gt=0)
 
+    # Tracking: a member's attempt history and comparisons, cached per
+    # container; dropped here as soon as an attempt of theirs ends or is scored
+    # in this container.
+    cache_ttl_tracking: float = 300.0
+
     def conninfo(self) -> str:
         """The libpq connection string, escaped so any password character works.
 

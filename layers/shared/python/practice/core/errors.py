@@ -77,3 +77,8 @@ class Unavailable(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class PreconditionFailed(DomainError):
+    """A conditional write named a version that is no longer the current one
+    (``current_version`` says which is)."""

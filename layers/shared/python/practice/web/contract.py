@@ -36,6 +36,7 @@ WHEN = {
     404: "unknown, or not visible to the caller",
     405: "the path serves other methods (Allow names them)",
     409: "the resource's state forbids it (current_version, status_value say where it stands)",
+    412: "If-Match names a version that is no longer current (current_version is)",
     413: "the body is larger than the function's limit",
     415: "the body is not application/json",
     422: "a parameter or field is invalid; errors[] names each",

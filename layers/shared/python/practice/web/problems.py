@@ -17,6 +17,7 @@ from practice.core.errors import (
     Malformed,
     MethodNotAllowed,
     NotFound,
+    PreconditionFailed,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -35,6 +36,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     NotFound: 404,
     MethodNotAllowed: 405,
     Conflict: 409,
+    PreconditionFailed: 412,
     TooLarge: 413,
     UnsupportedMediaType: 415,
     Invalid: 422,
@@ -75,7 +77,7 @@ class Problem(Model):
         default=None, description="each invalid part of the request (422, and refusals naming one)"
     )
     current_version: int | None = Field(
-        default=None, description="the version the attempt is at (409)"
+        default=None, description="the version the resource is at (409, 412)"
     )
     status_value: str | None = Field(default=None, description="the attempt's status (409)")
     fields: list[str] | None = Field(
