@@ -648,3 +648,48 @@ def test_a_failed_delivery_is_kept_and_the_retry_job_processes_it_once(
     assert attempt_row(database, attempt)["status"] == "completed"
     after = counters(database, trainee, scenario)
     assert (after[0] - (before[0] or 0), after[1] - before[1]) == (1, 1)
+
+
+# ---------------------------------------------------------------------------
+# The delivery log, for admins
+# ---------------------------------------------------------------------------
+
+
+def test_admins_list_their_orgs_deliveries_and_replay_one(
+    webhooks_app, database, world: World
+) -> None:
+    admin, trainee, other_admin = (
+        world.users["admin_a"],
+        world.users["trainee_a1"],
+        world.users["admin_b"],
+    )
+    attempt = start_attempt(database, trainee, world.scenarios["a"])
+    call_id = f"call_{uuid.uuid4().hex}"
+    delivered = send_vapi(webhooks_app, report(call_id, attempt_id=attempt))
+    event_id = delivered.body["event_id"]
+
+    listed = call_handler(webhooks_app, http_event("GET", "/webhooks/events", user=admin))
+    assert listed.status == 200, listed.body
+    assert event_id in [item["id"] for item in listed.body["items"]]
+    theirs = call_handler(webhooks_app, http_event("GET", "/webhooks/events", user=other_admin))
+    assert event_id not in [item["id"] for item in theirs.body["items"]]
+    refused = call_handler(webhooks_app, http_event("GET", "/webhooks/events", user=trainee))
+    assert refused.status == 403
+
+    def replay(user: User) -> Reply:
+        return call_handler(
+            webhooks_app,
+            http_event(
+                "POST",
+                f"/webhooks/events/{event_id}/replay",
+                user=user,
+                route="/webhooks/events/{eventId}/replay",
+                path_parameters={"eventId": str(event_id)},
+            ),
+        )
+
+    again = replay(admin)
+    assert (again.status, again.body["outcome"]) == (200, "processed")
+    assert replay(other_admin).status == 404
+    [(outcome, attempts, _)] = stored(database, "vapi", f"{call_id}:end-of-call-report")
+    assert (outcome, attempts) == ("processed", 1)

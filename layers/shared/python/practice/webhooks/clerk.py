@@ -23,6 +23,7 @@ from practice.core.errors import Malformed
 ORGANIZATION = "select clerk_apply_organization(%s, %s, %s, %s, %s) as done"
 MEMBERSHIP = "select clerk_apply_membership(%s, %s, %s, %s, %s, %s, %s, %s) as done"
 USER = "select clerk_apply_user(%s, %s, %s, %s, %s) as done"
+ORG_ID = "select id from orgs where clerk_org_id = %s"
 
 HANDLED = {
     f"{kind}.{change}"
@@ -96,6 +97,7 @@ def apply(
         raise Malformed("the event has no data object", field="body.data")
     deleted = kind.endswith(".deleted")
     at = event_time(payload)
+    org: str | None = None
     if kind.startswith("organization."):
         org = _text(data.get("id"))
         if org is None:
@@ -142,10 +144,13 @@ def apply(
                 deleted,
             ],
         ).fetchone()["done"]
+    # The delivery belongs to the org it is about (its admins see it in the log).
+    found = conn.execute(ORG_ID, [org]).fetchone() if org else None
+    org_id = found["id"] if found else None
     if done == "stale":
-        return Applied("ignored", "a newer state is stored")
+        return Applied("ignored", "a newer state is stored", org_id)
     if done == "deleted" and not deleted:
-        return Applied("ignored", "the record was deleted")
+        return Applied("ignored", "the record was deleted", org_id)
     if done == "missing":
         return Applied("ignored", "the user has no membership yet")
-    return Applied("processed", None)
+    return Applied("processed", None, org_id)
