@@ -38,6 +38,9 @@ comment on column webhook_events.next_attempt_at is 'When the retry schedule may
 
 create index webhook_events_retry_idx on webhook_events (next_attempt_at)
     where outcome in ('received', 'failed') and next_attempt_at is not null;
+-- Deliveries that failed every retry: the backlog the retry job reports (and alarms on).
+create index webhook_events_exhausted_idx on webhook_events (id)
+    where outcome = 'failed' and next_attempt_at is null;
 create index webhook_events_source_received_idx on webhook_events (source, received_at desc, id desc);
 
 alter table orgs add column clerk_updated_ms bigint not null default 0;

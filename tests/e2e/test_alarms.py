@@ -49,8 +49,14 @@ elif function == "batch":
     body = {"operation": "multiple_states", "data": ["00000000-0000-4000-8000-000000000000"]}
     event = http_event("POST", "/attempts/batch", claims=claims, body=body)
     print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "webhooks":
+    import functions.webhooks.app as app
+    app.webhooks.receive_vapi = fail
+    event = http_event("POST", "/webhooks/vapi", body={"message": {"type": "hang"}})
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
 else:
-    import functions.maintenance.app as app
+    import importlib
+    app = importlib.import_module(f"functions.{function}.app")
     try:
         app.handler({"job": "no-such-job"}, LambdaContext())
     except ValueError:
@@ -62,6 +68,8 @@ FUNCTIONS = {
     "attempts": "AttemptsFunction",
     "batch": "BatchFunction",
     "maintenance": "MaintenanceFunction",
+    "webhooks": "WebhooksFunction",
+    "webhook_retry": "WebhookRetryFunction",
 }
 
 
@@ -95,7 +103,8 @@ def test_an_unexpected_error_emits_unhandled_errors_under_the_functions_name(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answers = [json.loads(line) for line in done.stdout.splitlines() if '"answer"' in line]
-    assert answers == [{"answer": 500 if function != "maintenance" else "failed"}]
+    scheduled = function in ("maintenance", "webhook_retry")
+    assert answers == [{"answer": "failed" if scheduled else 500}]
     emitted = [
         document
         for document in _metrics(done.stdout)

@@ -49,6 +49,16 @@ EXPECTED_BATCH_ROUTES = {
     ("GET", "/attempts/batch/docs/{asset}", False),
 }
 
+EXPECTED_WEBHOOKS_ROUTES = {
+    ("POST", "/webhooks/clerk", False),
+    ("POST", "/webhooks/vapi", False),
+    ("GET", "/webhooks/events", True),
+    ("POST", "/webhooks/events/{eventId}/replay", True),
+    ("GET", "/webhooks/openapi.json", False),
+    ("GET", "/webhooks/docs", False),
+    ("GET", "/webhooks/docs/{asset}", False),
+}
+
 # What CloudFormation hands the transform: pseudo parameters, and list parameters as lists.
 PARAMETER_VALUES: dict[str, Any] = {
     "AWS::Region": "us-east-1",
@@ -149,7 +159,7 @@ def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> 
         for path, operations in api["Properties"]["Body"]["paths"].items()
         for method, operation in operations.items()
     }
-    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES
+    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES | EXPECTED_WEBHOOKS_ROUTES
     public = {(m, p) for m, p, auth in expected if not auth}
     for key, requirement in security.items():
         if key in public:
@@ -219,6 +229,19 @@ def test_batch_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> Non
 def test_maintenance_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
     # The dead-letter queue of its failed scheduled runs is its only other need.
     assert _granted(transformed, "MaintenanceFunctionRole") == {
+        "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
+
+
+def test_webhook_roles_grant_exactly_their_needs(transformed: dict[str, Any]) -> None:
+    assert _granted(transformed, "WebhooksFunctionRole") == {
+        "secretsmanager:GetSecretValue": [
+            {"Ref": "DatabaseSecretArn"},
+            {"Ref": "WebhookSecretArn"},
+        ],
+    }
+    assert _granted(transformed, "WebhookRetryFunctionRole") == {
         "secretsmanager:GetSecretValue": {"Ref": "DatabaseSecretArn"},
         "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
     }
@@ -320,7 +343,11 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
 
 @pytest.mark.parametrize(
     ("function", "expected"),
-    [("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES), ("BatchFunction", EXPECTED_BATCH_ROUTES)],
+    [
+        ("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES),
+        ("BatchFunction", EXPECTED_BATCH_ROUTES),
+        ("WebhooksFunction", EXPECTED_WEBHOOKS_ROUTES),
+    ],
 )
 def test_function_routes_are_exactly_the_planned_ones(
     template: dict[str, Any], function: str, expected: set[tuple[str, str, bool]]

@@ -64,6 +64,10 @@ select id from webhook_events
    for update skip locked
 """
 
+EXHAUSTED = """
+select count(*) as n from webhook_events where outcome = 'failed' and next_attempt_at is null
+"""
+
 type Work = Callable[[Connection, dict[str, Any]], Applied]
 
 
@@ -131,3 +135,7 @@ class Deliveries:
         """Failed and stuck deliveries whose time to retry has come."""
         rows = self.db.query(principal, DUE, [self.settings.webhook_retry_batch])
         return [row["id"] for row in rows]
+
+    def exhausted(self, principal: Principal) -> int:
+        """Deliveries that failed every retry and wait for a replay."""
+        return self.db.query(principal, EXHAUSTED)[0]["n"]

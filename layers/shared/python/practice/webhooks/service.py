@@ -168,7 +168,10 @@ class WebhookService:
                 failed += 1
         if failed:
             metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=failed)
-        return {"processed": done, "failed": failed}
+        exhausted = self.deliveries.exhausted(principal)
+        # Every run reports the backlog, zero included: its alarm watches the maximum.
+        metrics.add_metric(name="WebhookExhausted", unit=MetricUnit.Count, value=exhausted)
+        return {"processed": done, "failed": failed, "exhausted": exhausted}
 
     # -- the log, for admins -------------------------------------------------------
 
