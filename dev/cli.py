@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dev import signing
 from dev.stack import DEFAULT_PORT, LocalDatabase, StackRunning, open_database
 
 # What `token` passes on to tokens.issue_token, by the same names.
@@ -197,6 +198,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             stack.callback(local_aws.stop)
             endpoint = local_aws.endpoint
         overrides = {**aws_environment(endpoint), "PRACTICE_DATABASE_URL": app_url}
+        # The signed sample webhooks verify at the time they were signed (invoke only).
+        verify_at = os.environ.get("PRACTICE_WEBHOOK_VERIFY_AT", str(signing.SIGNED_AT))
+        overrides["PRACTICE_WEBHOOK_VERIFY_AT"] = verify_at
         runtime = FunctionRuntime(fns, Resolver(template), overrides)
         stack.callback(runtime.close)
         failed = False

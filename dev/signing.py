@@ -15,6 +15,10 @@ CLERK_SECRET_PREVIOUS = "whsec_bG9jYWwtY2xlcmstc2lnbmluZy1zZWNyZXQtMDA="  # noqa
 VAPI_SECRET = "local-vapi-secret"  # noqa: S105 (local only)
 VAPI_AUTH = "secret"
 
+# The sample events in events/ are signed at this time (dev.events' fixed
+# clock); `python -m dev invoke` verifies them at it (PRACTICE_WEBHOOK_VERIFY_AT).
+SIGNED_AT = 1_790_000_000
+
 # The settings that give a function these secrets.
 ENVIRONMENT = {
     "PRACTICE_WEBHOOK_CLERK_SECRET": CLERK_SECRET,
