@@ -50,3 +50,36 @@ def vapi_hmac_headers(body: str, at: int, secret: str = VAPI_SECRET) -> dict[str
 def vapi_secret_headers(secret: str = VAPI_SECRET) -> dict[str, str]:
     """Vapi's shared-secret header."""
     return {"x-vapi-secret": secret}
+
+
+def send_clerk(url: str, user_id: str = "user_demo_trainee") -> str:
+    """Send a signed ``user.updated`` for ``user_id`` to ``url``, now; its answer."""
+    import time
+
+    import httpx
+
+    now = int(time.time())
+    body = body_text(
+        {
+            "type": "user.updated",
+            "object": "event",
+            "timestamp": now * 1000,
+            "data": {
+                "id": user_id,
+                "first_name": "Signed",
+                "last_name": "Locally",
+                "updated_at": now * 1000,
+            },
+        }
+    )
+    headers = clerk_headers(f"msg_local_{time.time_ns()}", body, now)
+    reply = httpx.post(url, content=body, headers=headers | {"content-type": "application/json"})
+    return f"{reply.status_code} {reply.text}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "send-clerk":
+        sys.exit("usage: python -m dev.signing send-clerk <url of /webhooks/clerk> [user id]")
+    print(send_clerk(*sys.argv[2:4]))
