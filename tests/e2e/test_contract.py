@@ -31,7 +31,11 @@ from tests.e2e.conftest import Served
 from tests.support import World
 
 EXAMPLES_PER_OPERATION = 30
-DOCUMENTS = {"attempts": "/openapi.json", "batch": "/attempts/batch/openapi.json"}
+DOCUMENTS = {
+    "attempts": "/openapi.json",
+    "batch": "/attempts/batch/openapi.json",
+    "webhooks": "/webhooks/openapi.json",
+}
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -4,9 +4,9 @@ before anything is parsed), and the delivery log for an org's admins."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from starlette.responses import Response
 
 from practice.web.params import In, RouteParams
@@ -23,15 +23,26 @@ ACKNOWLEDGED = [
 REFUSALS = (400, 401, 413, 503)
 
 
+def _documented(description: str, pattern: str) -> Any:
+    # The format is documented, not enforced here: the endpoint checks it after
+    # the signature's presence, so a malformed header is 400 (not 422).
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description})
+
+
+DIGITS = "^[0-9]{1,16}$"
+
+
 class ClerkHeaders(RouteParams):
     svix_id: Annotated[
-        str | None, In("header", "svix-id"), Field(description="the delivery id")
+        str | None, In("header", "svix-id"), _documented("the delivery id", "^[!-~]{1,255}$")
     ] = None
     svix_timestamp: Annotated[
-        str | None, In("header", "svix-timestamp"), Field(description="seconds since the epoch")
+        str | None, In("header", "svix-timestamp"), _documented("seconds since the epoch", DIGITS)
     ] = None
     svix_signature: Annotated[
-        str | None, In("header", "svix-signature"), Field(description="v1,<base64> entries")
+        str | None,
+        In("header", "svix-signature"),
+        _documented("space-separated v1,<base64> entries", "^[^ ,]+,[^ ]+( [^ ,]+,[^ ]+)*$"),
     ] = None
 
 
@@ -40,10 +51,12 @@ class VapiHeaders(RouteParams):
         str | None, In("header", "x-vapi-secret"), Field(description="the shared secret")
     ] = None
     x_signature: Annotated[
-        str | None, In("header", "x-signature"), Field(description="hex HMAC-SHA256")
+        str | None,
+        In("header", "x-signature"),
+        _documented("hex HMAC-SHA256 of {x-timestamp}.{body}", "^(sha256=)?[0-9a-fA-F]+$"),
     ] = None
     x_timestamp: Annotated[
-        str | None, In("header", "x-timestamp"), Field(description="the signed time")
+        str | None, In("header", "x-timestamp"), _documented("the signed time", DIGITS)
     ] = None
 
 
