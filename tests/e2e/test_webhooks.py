@@ -693,3 +693,18 @@ def test_admins_list_their_orgs_deliveries_and_replay_one(
     assert replay(other_admin).status == 404
     [(outcome, attempts, _)] = stored(database, "vapi", f"{call_id}:end-of-call-report")
     assert (outcome, attempts) == ("processed", 1)
+
+
+def test_python_m_dev_webhooks_lists_and_replays(webhooks_app, database) -> None:
+    from tests.support import run_dev
+
+    reply = send_vapi(
+        webhooks_app, report(f"call_{uuid.uuid4().hex}", attempt_id=str(uuid.uuid4()))
+    )
+    event_id = reply.body["event_id"]
+    listed = run_dev("webhooks", "--database-url", database.app_url)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert any(line.split("\t")[0] == str(event_id) for line in listed.stdout.splitlines())
+    replayed = run_dev("webhooks", "--replay", str(event_id), "--database-url", database.app_url)
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    assert '"outcome": "ignored"' in replayed.stdout
