@@ -708,3 +708,17 @@ def test_python_m_dev_webhooks_lists_and_replays(webhooks_app, database) -> None
     replayed = run_dev("webhooks", "--replay", str(event_id), "--database-url", database.app_url)
     assert replayed.returncode == 0, replayed.stderr[-2000:]
     assert '"outcome": "ignored"' in replayed.stdout
+
+
+def test_unreadable_secrets_or_database_answer_503(webhooks_app, monkeypatch) -> None:
+    from practice.core.errors import Unavailable
+
+    def unreadable(*_args: Any, **_kwargs: Any) -> Any:
+        raise Unavailable("down", retry_after=5)
+
+    service = webhooks_app.webhooks
+    monkeypatch.setattr(service.deliveries, "store", unreadable)
+    assert send_clerk(webhooks_app, org_event("updated", "org_503", "x", 1)).status == 503
+    monkeypatch.setattr(service.secrets, "current", unreadable)
+    message = {"type": "status-update", "status": "ringing", "call": {"id": "call_503"}}
+    assert send_vapi(webhooks_app, message).status == 503

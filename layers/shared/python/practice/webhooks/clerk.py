@@ -40,8 +40,14 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ms(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def epoch_ms(value: Any) -> int | None:
+    # Epoch milliseconds; anything else (a string, a bool, out of range) is no time.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if 0 <= value < MAX_MS else None
+
+
+MAX_MS = 2**62
 
 
 def event_time(payload: dict[str, Any]) -> int:
@@ -49,8 +55,8 @@ def event_time(payload: dict[str, Any]) -> int:
     delete, when it happened (the envelope's timestamp), at or after the state
     it removes."""
     data = _object(payload.get("data"))
-    updated = _ms(data.get("updated_at"))
-    happened = _ms(payload.get("timestamp"))
+    updated = epoch_ms(data.get("updated_at"))
+    happened = epoch_ms(payload.get("timestamp"))
     if str(payload.get("type", "")).endswith(".deleted"):
         return max(t for t in (updated, happened, 0) if t is not None)
     return updated if updated is not None else (happened or 0)

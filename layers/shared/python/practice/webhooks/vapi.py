@@ -156,6 +156,8 @@ def report_of(message: dict[str, Any], call_id: str) -> dict[str, Any]:
     }
     urls = {key: value for key, value in urls.items() if value}
     structured = analysis.get("structuredData")
+    if duration is not None:
+        duration = min(duration, 2**31 - 1)
     report = {
         "call_id": call_id,
         "ended_reason": _text(message.get("endedReason")),
