@@ -82,7 +82,13 @@ class Deliveries:
     def store(self, incoming: Incoming) -> tuple[int, str | None]:
         """The row's id, and None when this call stored it, else the stored
         row's outcome (a repeat)."""
-        params = incoming.model_dump() | {
+        # Field by field: model_dump would copy the whole payload first.
+        params = {
+            "source": incoming.source,
+            "event_id": incoming.event_id,
+            "event_type": incoming.event_type,
+            "subject": incoming.subject,
+            "occurred_ms": incoming.occurred_ms,
             "payload": Jsonb(incoming.payload),
             "stuck": self.settings.webhook_stuck_seconds,
         }
