@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # sample events only; ignored inside a real Lambda.
     webhook_verify_at: int | None = None
     # Clerk role → member role; a role not listed (a custom one) gets the default.
-    webhook_clerk_roles: dict[str, str] = Field(
+    webhook_clerk_roles: dict[str, Literal["admin", "manager", "trainee"]] = Field(
         default_factory=lambda: {
             "org:admin": "admin",
             "org:manager": "manager",

@@ -13,6 +13,7 @@ Clerk's own times (``clerk_apply_*`` in sql/migrations/0024_webhooks.sql).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +93,7 @@ class Applied:
 
 
 def apply(
-    conn: Connection, payload: dict[str, Any], roles: dict[str, str], default_role: str
+    conn: Connection, payload: dict[str, Any], roles: Mapping[str, str], default_role: str
 ) -> Applied:
     """Apply one Clerk event in the caller's transaction (the system principal)."""
     kind = payload.get("type")
