@@ -61,6 +61,8 @@ class WebhookService:
         """A Svix-signed Clerk delivery: verified, stored, processed."""
         keys = self.secrets.current().clerk_keys
         if not keys:
+            # Nothing can verify: every delivery is refused as unsigned (and counted).
+            _rejected("clerk", Unauthenticated("no Clerk signing secret is configured"))
             raise Unauthenticated("no Clerk signing secret is configured")
         try:
             msg_id = verify_svix(
@@ -82,9 +84,7 @@ class WebhookService:
             event_id=msg_id,
             event_type=kind,
             subject=clerk.subject_of(payload),
-            occurred_ms=clerk.event_time(payload)
-            if isinstance(payload.get("data"), dict)
-            else None,
+            occurred_ms=clerk.event_time(payload),
             payload=payload,
         )
         return self._store_and_process(incoming)
@@ -94,6 +94,7 @@ class WebhookService:
         one that changes an attempt; others are acknowledged with an empty result."""
         secret = self.secrets.current().vapi
         if not secret:
+            _rejected("vapi", Unauthenticated("no Vapi secret is configured"))
             raise Unauthenticated("no Vapi secret is configured")
         try:
             if self.settings.webhook_vapi_auth == "hmac":
@@ -120,9 +121,7 @@ class WebhookService:
             event_id=key,
             event_type=message["type"],
             subject=call_id,
-            occurred_ms=int(stamp)
-            if isinstance(stamp, int | float) and not isinstance(stamp, bool)
-            else None,
+            occurred_ms=clerk.epoch_ms(stamp),
             payload=payload,
         )
         return self._store_and_process(incoming)
