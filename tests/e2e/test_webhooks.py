@@ -581,26 +581,37 @@ def test_the_same_report_ten_times_in_a_row_and_at_once(webhooks_app, database, 
         assert (after[0] - (before[0] or 0), after[1] - before[1]) == (1, 1)
 
 
-def test_the_same_clerk_delivery_ten_times_at_once(webhooks_app, database) -> None:
+@pytest.mark.parametrize("concurrent", [False, True], ids=["in-a-row", "at-once"])
+def test_the_same_clerk_delivery_ten_times(webhooks_app, database, concurrent: bool) -> None:
     clerk_org = f"org_dup_{uuid.uuid4().hex[:8]}"
-    body = signing.body_text(org_event("created", clerk_org, "Once", 1_000))
-    headers = signing.clerk_headers("msg_dup_" + clerk_org, body, int(time.time()))
+    user = f"user_dup_{uuid.uuid4().hex[:8]}"
+    send_clerk(webhooks_app, org_event("created", clerk_org, "Once", 1_000))
+    body = signing.body_text(membership_event("created", clerk_org, user, "org:member", 2_000))
+    msg_id = "msg_dup_" + user
+    headers = signing.clerk_headers(msg_id, body, int(time.time()))
     replies: list[Reply] = []
-    threads = [
-        threading.Thread(
-            target=lambda: replies.append(post(webhooks_app, "/webhooks/clerk", body, headers))
-        )
-        for _ in range(10)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+
+    def deliver() -> None:
+        replies.append(post(webhooks_app, "/webhooks/clerk", body, headers))
+
+    if concurrent:
+        threads = [threading.Thread(target=deliver) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    else:
+        for _ in range(10):
+            deliver()
     assert sorted(r.body["outcome"] for r in replies) == ["processed"] + ["repeat"] * 9
-    assert len(stored(database, "clerk", "msg_dup_" + clerk_org)) == 1
-    assert owner_rows(
-        database, "select count(*) from orgs where clerk_org_id = %s", [clerk_org]
-    ) == [(1,)]
+    assert [(o, a) for o, a, _ in stored(database, "clerk", msg_id)] == [("processed", 1)]
+    members = owner_rows(
+        database,
+        "select m.role::text, m.clerk_updated_ms from org_members m join orgs o on o.id = m.org_id"
+        " where o.clerk_org_id = %s and m.user_id = %s",
+        [clerk_org, user],
+    )
+    assert members == [("trainee", 2_000)]
 
 
 # ---------------------------------------------------------------------------
@@ -722,3 +733,57 @@ def test_unreadable_secrets_or_database_answer_503(webhooks_app, monkeypatch) ->
     monkeypatch.setattr(service.secrets, "current", unreadable)
     message = {"type": "status-update", "status": "ringing", "call": {"id": "call_503"}}
     assert send_vapi(webhooks_app, message).status == 503
+
+
+def test_a_stuck_delivery_is_processed_and_one_failing_every_retry_is_left_for_a_replay(
+    webhooks_app, webhook_retry_app, database, world, monkeypatch
+) -> None:
+    from dev.invoke import LambdaContext
+    from practice.webhooks import vapi
+
+    # Stuck: stored, never processed (the function died between the two steps).
+    attempt = start_attempt(database, world.users["trainee_a2"], world.scenarios["a"])
+    stuck_call = f"call_{uuid.uuid4().hex}"
+    payload = signing.body_text({"message": report(stuck_call, attempt_id=attempt)})
+    owner_rows(
+        database,
+        "insert into webhook_events (source, event_id, event_type, subject, payload,"
+        " next_attempt_at) values ('vapi', %s, 'end-of-call-report', %s, %s::jsonb,"
+        " now() - interval '1 second')",
+        [f"{stuck_call}:end-of-call-report", stuck_call, payload],
+    )
+    # Failing for good: its last allowed attempt fails now.
+    doomed_call = f"call_{uuid.uuid4().hex}"
+    limit = webhooks_app.settings.webhook_retry_max_attempts
+    owner_rows(
+        database,
+        "insert into webhook_events (source, event_id, event_type, subject, payload, outcome,"
+        " attempts, next_attempt_at) values ('vapi', %s, 'end-of-call-report', %s, %s::jsonb,"
+        " 'failed', %s, now() - interval '1 second')",
+        [
+            f"{doomed_call}:end-of-call-report",
+            doomed_call,
+            signing.body_text({"message": report(doomed_call, attempt_id=str(uuid.uuid4()))}),
+            limit - 1,
+        ],
+    )
+    real_apply = vapi.apply
+
+    def fails_for_doomed(conn: Any, payload: dict, caller: str) -> Any:
+        if payload["message"]["call"]["id"] == doomed_call:
+            raise RuntimeError("still failing")
+        return real_apply(conn, payload, caller)
+
+    monkeypatch.setattr(vapi, "apply", fails_for_doomed)
+    result = webhook_retry_app.handler({"job": "retry-webhooks"}, LambdaContext())["result"]
+    assert result["failed"] >= 1
+    assert result["exhausted"] >= 1
+    [(outcome, attempts, _)] = stored(database, "vapi", f"{stuck_call}:end-of-call-report")
+    assert (outcome, attempts) == ("processed", 1)
+    assert attempt_row(database, attempt)["status"] == "completed"
+    [(outcome, attempts, next_at)] = owner_rows(
+        database,
+        "select outcome, attempts, next_attempt_at from webhook_events where event_id = %s",
+        [f"{doomed_call}:end-of-call-report"],
+    )
+    assert (outcome, attempts, next_at) == ("failed", limit, None)
