@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     upload_url_expiry_seconds: int = 900
 
+    # Reads that may lag the writer by a moment (reports, exports): a read-only
+    # endpoint, the Aurora reader behind RDS Proxy's read-only endpoint in AWS.
+    # A full URL wins (local stack, tests); unset, reads go to the one database.
+    read_database_url: SecretStr | None = None
+    db_read_host: str = ""
+
+    # The deploy's migration (functions/migrate), as the schema owner, never the
+    # functions' login: a full URL wins (tests); else the owner's secret (RDS JSON
+    # shape) gives the login, and owner_host (else the secret's host) the server.
+    owner_database_url: SecretStr | None = None
+    owner_secret_arn: str | None = None
+    owner_host: str = ""
+
     # Webhooks (Clerk through Svix, Vapi). Secrets: a Secrets Manager JSON secret
     # {"clerk": "whsec_…", "clerk_previous": "whsec_…", "vapi": "…"} read through
     # Powertools Parameters (cached for its max age), or the variables below
@@ -134,6 +147,16 @@ class Settings(BaseSettings):
         if not self.db_secret_arn and self.db_password is not None:
             params["password"] = self.db_password.get_secret_value()
         return make_conninfo("", **params)
+
+    def for_reads(self) -> Settings:
+        """These settings pointed at the read endpoint when one is configured, else
+        themselves: ``Database(settings.for_reads())`` is the reports' and exports'
+        database, the same login, pool and breaker settings."""
+        if self.read_database_url is not None:
+            return self.model_copy(update={"database_url": self.read_database_url})
+        if self.db_read_host and self.database_url is None:
+            return self.model_copy(update={"db_host": self.db_read_host})
+        return self
 
     @property
     def uses_secret(self) -> bool:

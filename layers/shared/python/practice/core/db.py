@@ -184,7 +184,7 @@ class Database:
     def _retrying(self) -> Retrying:
         # The attempts after the first, for work that is safe to repeat. tenacity
         # is imported here, on the first failure: a cold start that never
-        # retries does not pay for it (about 5 ms).
+        # retries does not pay for importing it.
         from tenacity import (
             Retrying,
             retry_if_exception,
