@@ -787,3 +787,14 @@ def test_a_stuck_delivery_is_processed_and_one_failing_every_retry_is_left_for_a
         [f"{doomed_call}:end-of-call-report"],
     )
     assert (outcome, attempts, next_at) == ("failed", limit, None)
+
+
+def test_make_dev_prints_the_local_secrets_and_a_signed_example() -> None:
+    from dev.stack import webhook_lines
+
+    text = "\n".join(webhook_lines("http://127.0.0.1:3000"))
+    assert signing.CLERK_SECRET in text
+    assert signing.CLERK_SECRET.startswith("whsec_")
+    assert f"secret {signing.VAPI_SECRET}, mode {signing.VAPI_AUTH}" in text
+    assert "curl -H 'x-vapi-secret: " in text
+    assert "python -m dev.signing send-clerk http://127.0.0.1:3000/webhooks/clerk" in text
