@@ -6,6 +6,7 @@
     seed     load demo data, or a new cohort of it (make seed SEED_ARGS=...)
     psql     psql on the database; extra arguments go to psql (make psql PSQL_ARGS=...)
     token    mint a local Clerk-shaped JWT the gateway accepts (make token TOKEN_ARGS=...)
+    webhooks list the webhook deliveries, or process one again (--replay ID)
     invoke   run one function on event files, like `sam local invoke` (make invoke INVOKE_ARGS=...)
 
 With DATABASE_URL set every command uses the database it names (created when
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dev import signing
 from dev.stack import DEFAULT_PORT, LocalDatabase, StackRunning, open_database
 
 # What `token` passes on to tokens.issue_token, by the same names.
@@ -201,6 +203,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             from dev.queues import sqs_for, start_queues
 
             overrides |= start_queues(template, sqs_for(endpoint)).environment
+        # The signed sample webhooks verify at the time they were signed (invoke only).
+        verify_at = os.environ.get("PRACTICE_WEBHOOK_VERIFY_AT", str(signing.SIGNED_AT))
+        overrides["PRACTICE_WEBHOOK_VERIFY_AT"] = verify_at
         runtime = FunctionRuntime(fns, Resolver(template), overrides)
         stack.callback(runtime.close)
         failed = False
@@ -249,6 +254,49 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    """List the recent webhook deliveries, or process one again by id (as the
+    system, as the replay route does for an org's admin)."""
+    from dev.invoke import ensure_import_paths
+
+    ensure_import_paths()
+    with contextlib.ExitStack() as stack:
+        app_url = args.database_url or stack.enter_context(_database()).app_url
+        os.environ["PRACTICE_DATABASE_URL"] = app_url
+        from practice.core.config import Settings
+        from practice.core.db import Database
+        from practice.webhooks.secrets import WebhookSecrets
+        from practice.webhooks.service import WebhookService
+
+        settings = Settings()
+        db = Database(settings)
+        db.open()
+        stack.callback(db.close)
+        service = WebhookService(db, settings, WebhookSecrets(settings))
+        if args.replay is not None:
+            applied = service.process(args.replay)
+            print(
+                json.dumps(
+                    {"id": args.replay, "outcome": applied.outcome, "reason": applied.reason}
+                )
+            )
+            return 0
+        rows = db.query(
+            service.deliveries.principal,
+            "select id, source, event_type, outcome, attempts, coalesce(reason, error, '') as why"
+            " from webhook_events order by id desc limit %s",
+            [args.limit],
+        )
+        for row in rows:
+            print(
+                "\t".join(
+                    str(row[k])
+                    for k in ("id", "source", "event_type", "outcome", "attempts", "why")
+                )
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(
@@ -285,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     schedule = commands.add_parser("schedule", help="fire a schedule now (none: list them)")
     schedule.add_argument("name", nargs="?", help="the schedule's event name, e.g. SweepDedupe")
     schedule.add_argument("--database-url", help="the URL the function connects with")
+    webhooks = commands.add_parser("webhooks", help="list webhook deliveries, or replay one")
+    webhooks.add_argument("--replay", type=int, metavar="ID", help="process delivery ID again")
+    webhooks.add_argument("--limit", type=int, default=20, help="deliveries listed (20)")
+    webhooks.add_argument("--database-url", help="the URL to connect with")
     invoke = commands.add_parser("invoke", help="run a function on event files")
     invoke.add_argument("function", help="logical id (AttemptsFunction) or folder (attempts)")
     invoke.add_argument(

@@ -329,6 +329,135 @@ CASES += [
 ]  # fmt: skip
 
 
+def _webhooks() -> list[Case]:
+    """The webhooks' cases: deliveries signed with the local stack's secrets at
+    ``signing.SIGNED_AT`` (``python -m dev invoke`` verifies them at that time)."""
+    from dev import signing
+
+    at = signing.SIGNED_AT
+    ms = at * 1000
+
+    def clerk(name: str, status: int, payload: Any, *, signed_at: int = at, **headers: str) -> Case:
+        body = payload if isinstance(payload, str) else signing.body_text(payload)
+        signed = signing.clerk_headers(f"msg_events_{name}", body, signed_at) | headers
+        return Case(
+            f"clerk-{name}",
+            status,
+            "POST",
+            "/webhooks/clerk",
+            "/webhooks/clerk",
+            body=body,
+            headers=signed,
+            function="webhooks",
+        )
+
+    def vapi(name: str, status: int, message: Any, headers: dict | None = None) -> Case:
+        body = message if isinstance(message, str) else signing.body_text({"message": message})
+        return Case(
+            f"vapi-{name}",
+            status,
+            "POST",
+            "/webhooks/vapi",
+            "/webhooks/vapi",
+            body=body,
+            headers=signing.vapi_secret_headers() if headers is None else headers,
+            function="webhooks",
+        )
+
+    org = {
+        "type": "organization.updated",
+        "object": "event",
+        "timestamp": ms,
+        "data": {
+            "id": DEMO_CLERK_ORG_ID,
+            "object": "organization",
+            "name": "Acme (renamed)",
+            "slug": "acme",
+            "updated_at": ms,
+        },
+    }
+    member = {
+        "type": "organizationMembership.created",
+        "object": "event",
+        "timestamp": ms,
+        "data": {
+            "id": "orgmem_events",
+            "object": "organization_membership",
+            "role": "org:member",
+            "organization": {"id": DEMO_CLERK_ORG_ID, "name": "Acme"},
+            "public_user_data": {
+                "user_id": "user_events_new",
+                "first_name": "Nia",
+                "last_name": "New",
+                "identifier": "nia@acme.example",
+            },
+            "created_at": ms,
+            "updated_at": ms,
+        },
+    }
+    user = {
+        "type": "user.updated",
+        "object": "event",
+        "timestamp": ms,
+        "data": {
+            "id": "user_events_new",
+            "object": "user",
+            "first_name": "Nia",
+            "last_name": "Newer",
+            "primary_email_address_id": "idn_1",
+            "updated_at": ms + 1,
+            "email_addresses": [{"id": "idn_1", "email_address": "nia@acme.example"}],
+        },
+    }
+    call = {"id": "call_events_1", "assistantOverrides": {"metadata": {"attemptId": ACTIVE}}}
+    report = {
+        "type": "end-of-call-report",
+        "timestamp": ms,
+        "call": call,
+        "endedReason": "customer-ended-call",
+        "startedAt": "2026-09-21T14:10:00Z",
+        "endedAt": "2026-09-21T14:13:03Z",
+        "artifact": {
+            "transcript": "AI: Hello, this is Sam.\nUser: Hi Sam.",
+            "messages": [
+                {"role": "bot", "message": "Hello, this is Sam.", "time": ms, "endTime": ms + 1500},
+                {"role": "user", "message": "Hi Sam.", "time": ms + 2000, "endTime": ms + 2800},
+            ],
+            "recordingUrl": "https://storage.vapi.ai/call_events_1-mono.wav",
+            "stereoRecordingUrl": "https://storage.vapi.ai/call_events_1-stereo.wav",
+        },
+        "analysis": {
+            "summary": "Warm opening; ask about budget earlier.",
+            "structuredData": {"score": 78, "discovery": 3},
+            "successEvaluation": "true",
+        },
+    }
+    status = {
+        "type": "status-update",
+        "status": "in-progress",
+        "timestamp": ms - 180_000,
+        "call": {"id": "call_events_2", "customer": {"externalId": COMPLETED}},
+    }
+    unknown = report | {"call": {"id": "call_events_unknown"}}
+    return [
+        clerk("bad-signature", 401, org, **{"svix-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}),
+        clerk("garbled-timestamp", 400, org, **{"svix-timestamp": "yesterday"}),
+        clerk("membership-created", 200, member),
+        clerk("organization-updated", 200, org),
+        clerk("stale-timestamp", 401, org, signed_at=at - 600),
+        clerk("user-updated", 200, user),
+        vapi("end-of-call-report", 200, report),
+        vapi("malformed-body", 400, "{not json"),
+        vapi("status-update", 200, status),
+        vapi("tool-calls", 200, {"type": "tool-calls", "call": {"id": "call_events_1"}, "toolCallList": []}),
+        vapi("unknown-call", 200, unknown),
+        vapi("wrong-secret", 401, report, {"x-vapi-secret": "not-the-secret"}),
+    ]  # fmt: skip
+
+
+CASES += _webhooks()
+
+
 def event_for(case: Case) -> dict[str, Any]:
     """The payload-2.0 event for one case."""
     raw = b""

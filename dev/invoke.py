@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dev import signing
 from dev.template import ACCOUNT_ID, REGION, ROOT, Function, Resolver
 
 LAYER = ROOT / "layers" / "shared" / "python"
@@ -34,6 +35,8 @@ SOFT_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "AWS_SAM_LOCAL": "true",
+    # The local webhook signing secrets (dev.signing), which `make dev` prints.
+    **signing.ENVIRONMENT,
 }
 # Locally the developer's shell wins over the template for these (a log level,
 # a setting under test); in AWS the template is all there is.

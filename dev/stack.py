@@ -293,8 +293,27 @@ class LocalStack:
             '{} tokens: make token TOKEN_ARGS="--org <clerk org id> --user <user id>'
             ' --role admin|manager|trainee [--v1]"'.format("Other" if members else "Mint")
         )
+        lines += webhook_lines(url)
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
+
+
+def webhook_lines(url: str) -> list[str]:
+    """The local webhook secrets and a one-line signed test delivery for each provider."""
+    from dev import signing
+
+    return [
+        "Webhooks (signed by each provider; these are the local secrets):",
+        f"  Clerk     POST {url}/webhooks/clerk  signing secret {signing.CLERK_SECRET}"
+        f" (previous, also accepted: {signing.CLERK_SECRET_PREVIOUS})",
+        f"  Vapi      POST {url}/webhooks/vapi  secret {signing.VAPI_SECRET},"
+        f" mode {signing.VAPI_AUTH} (x-vapi-secret header;"
+        " PRACTICE_WEBHOOK_VAPI_AUTH=hmac: x-signature)",
+        f"    curl -H 'x-vapi-secret: {signing.VAPI_SECRET}' -H 'content-type: application/json'"
+        f' -d \'{{"message":{{"type":"status-update","status":"ringing",'
+        f'"call":{{"id":"call_try"}}}}}}\' {url}/webhooks/vapi',
+        f"    python -m dev.signing send-clerk {url}/webhooks/clerk   (a signed user.updated)",
+    ]
 
 
 def reset(datadir: Path = PGDATA, dev_dir: Path = DEV_DIR) -> list[str]:

@@ -160,3 +160,24 @@ def served(
         finally:
             server.stop()
             gateway.runtime.close()
+
+
+@pytest.fixture(scope="session")
+def webhooks_app(attempts_app: ModuleType) -> Iterator[ModuleType]:
+    """`functions.webhooks.app` with the local stack's signing secrets."""
+    from dev import signing
+    from practice.core.config import get_settings
+
+    os.environ.update(signing.ENVIRONMENT)
+    get_settings.cache_clear()
+    module = importlib.import_module("functions.webhooks.app")
+    yield module
+    module.db.close()
+
+
+@pytest.fixture(scope="session")
+def webhook_retry_app(webhooks_app: ModuleType) -> Iterator[ModuleType]:
+    """`functions.webhook_retry.app`, the retry schedule's function."""
+    module = importlib.import_module("functions.webhook_retry.app")
+    yield module
+    module.db.close()

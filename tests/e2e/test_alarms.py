@@ -65,8 +65,14 @@ elif function == "exports-worker":
         app.worker(records, LambdaContext())
     except Exception:
         print(json.dumps({"answer": "failed"}))
+elif function == "webhooks":
+    import functions.webhooks.app as app
+    app.webhooks.receive_vapi = fail
+    event = http_event("POST", "/webhooks/vapi", body={"message": {"type": "hang"}})
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
 else:
-    import functions.maintenance.app as app
+    import importlib
+    app = importlib.import_module(f"functions.{function}.app")
     try:
         app.handler({"job": "no-such-job"}, LambdaContext())
     except ValueError:
@@ -80,6 +86,8 @@ FUNCTIONS = {
     "maintenance": "MaintenanceFunction",
     "exports": "ExportsFunction",
     "exports-worker": "ExportsWorkerFunction",
+    "webhooks": "WebhooksFunction",
+    "webhook_retry": "WebhookRetryFunction",
 }
 
 
@@ -113,7 +121,7 @@ def test_an_unexpected_error_emits_unhandled_errors_under_the_functions_name(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answers = [json.loads(line) for line in done.stdout.splitlines() if '"answer"' in line]
-    failed = function in {"maintenance", "exports-worker"}
+    failed = function in {"maintenance", "exports-worker", "webhook_retry"}
     assert answers == [{"answer": "failed" if failed else 500}]
     emitted = [
         document

@@ -41,6 +41,7 @@ DOCUMENTS = {
     "attempts": "/openapi.json",
     "batch": "/attempts/batch/openapi.json",
     "exports": "/exports/openapi.json",
+    "webhooks": "/webhooks/openapi.json",
 }
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -74,6 +74,16 @@ EXPECTED_BATCH_ROUTES = {
     ("GET", "/attempts/batch/docs/{asset}", False),
 }
 
+EXPECTED_WEBHOOKS_ROUTES = {
+    ("POST", "/webhooks/clerk", False),
+    ("POST", "/webhooks/vapi", False),
+    ("GET", "/webhooks/events", True),
+    ("POST", "/webhooks/events/{eventId}/replay", True),
+    ("GET", "/webhooks/openapi.json", False),
+    ("GET", "/webhooks/docs", False),
+    ("GET", "/webhooks/docs/{asset}", False),
+}
+
 # The functions' database login: the stack's own secret, or the one given.
 LOGIN_SECRET = {
     "Fn::If": ["CreateDatabase", {"Ref": "DatabaseLoginSecret"}, {"Ref": "DatabaseSecretArn"}]
@@ -194,7 +204,12 @@ def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> 
         for path, operations in api["Properties"]["Body"]["paths"].items()
         for method, operation in operations.items()
     }
-    expected = EXPECTED_ATTEMPTS_ROUTES | EXPECTED_BATCH_ROUTES | EXPECTED_EXPORTS_ROUTES
+    expected = (
+        EXPECTED_ATTEMPTS_ROUTES
+        | EXPECTED_BATCH_ROUTES
+        | EXPECTED_EXPORTS_ROUTES
+        | EXPECTED_WEBHOOKS_ROUTES
+    )
     public = {(m, p) for m, p, auth in expected if not auth}
     for key, requirement in security.items():
         if key in public:
@@ -264,6 +279,25 @@ def test_batch_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> Non
 def test_maintenance_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
     # The dead-letter queue of its failed scheduled runs is its only other need.
     assert _granted(transformed, "MaintenanceFunctionRole") == {
+        "secretsmanager:GetSecretValue": LOGIN_SECRET,
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
+
+
+WEBHOOK_SECRET = {
+    "Fn::If": ["CreateWebhookSecret", {"Ref": "WebhookSecret"}, {"Ref": "WebhookSecretArn"}]
+}
+
+
+def test_webhook_roles_grant_exactly_their_needs(transformed: dict[str, Any]) -> None:
+    role = transformed["Resources"]["WebhooksFunctionRole"]["Properties"]
+    statements = {
+        statement["Sid"]: statement["Resource"]
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    }
+    assert statements == {"ReadDatabaseSecret": LOGIN_SECRET, "ReadWebhookSecrets": WEBHOOK_SECRET}
+    assert _granted(transformed, "WebhookRetryFunctionRole") == {
         "secretsmanager:GetSecretValue": LOGIN_SECRET,
         "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
     }
@@ -413,6 +447,7 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
         ("AttemptsFunction", EXPECTED_ATTEMPTS_ROUTES),
         ("BatchFunction", EXPECTED_BATCH_ROUTES),
         ("ExportsFunction", EXPECTED_EXPORTS_ROUTES),
+        ("WebhooksFunction", EXPECTED_WEBHOOKS_ROUTES),
     ],
 )
 def test_function_routes_are_exactly_the_planned_ones(
@@ -740,7 +775,9 @@ def test_existing_mode_creates_no_database_tier_and_no_migration(
     template: dict[str, Any],
 ) -> None:
     created = _created(template, EXISTING)
-    assert [k for k, v in created.items() if v.startswith(_TIER_TYPES)] == []
+    # The webhook signing secret is made in either mode when none is given: no tier of the database.
+    tier = [k for k, v in created.items() if v.startswith(_TIER_TYPES) and k != "WebhookSecret"]
+    assert tier == []
     assert "MigrateFunction" not in created
     assert "DatabaseProxyRole" not in created
     # With the schema owner's secret it migrates on deploy, and builds nothing else.
@@ -983,6 +1020,8 @@ def test_every_database_secret_grant_names_the_mode_s_login(
             continue
         for policy in role["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
+                if statement.get("Sid") == "ReadWebhookSecrets":
+                    continue  # the webhook signing secrets, not a database login
                 if "secretsmanager:GetSecretValue" in json.dumps(statement["Action"]):
                     assert statement["Resource"] == LOGIN_SECRET, role_id
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
+from typing import Literal
 
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr
@@ -118,6 +119,42 @@ class Settings(BaseSettings):
     # container; dropped here as soon as an attempt of theirs ends or is scored
     # in this container.
     cache_ttl_tracking: float = 300.0
+
+    # Webhooks (Clerk through Svix, Vapi). Secrets: a Secrets Manager JSON secret
+    # {"clerk": "whsec_…", "clerk_previous": "whsec_…", "vapi": "…"} read through
+    # Powertools Parameters (cached for its max age), or the variables below
+    # locally. Two Clerk secrets are accepted at once, for a rotation.
+    webhook_secrets_arn: str | None = None
+    webhook_secrets_max_age: int = 300
+    webhook_clerk_secret: SecretStr | None = None
+    webhook_clerk_secret_previous: SecretStr | None = None
+    webhook_vapi_secret: SecretStr | None = None
+    # How Vapi authenticates: "secret" (the x-vapi-secret header) or "hmac"
+    # (x-signature = hex HMAC-SHA256 of "{x-timestamp}.{body}").
+    webhook_vapi_auth: Literal["secret", "hmac"] = "secret"
+    # A signature's timestamp may be this far off, either way (Svix: 5 minutes).
+    webhook_tolerance_seconds: int = 300
+    # End-of-call reports carry the transcript and the message log.
+    webhook_max_body_bytes: int = 1024 * 1024
+    # The verification clock (epoch seconds) for local replays of the signed
+    # sample events only; ignored inside a real Lambda.
+    webhook_verify_at: int | None = None
+    # Clerk role → member role; a role not listed (a custom one) gets the default.
+    webhook_clerk_roles: dict[str, Literal["admin", "manager", "trainee"]] = Field(
+        default_factory=lambda: {
+            "org:admin": "admin",
+            "org:manager": "manager",
+            "org:member": "trainee",
+        }
+    )
+    webhook_clerk_default_role: Literal["admin", "manager", "trainee"] = "trainee"
+    # Retries of failed (and stuck) deliveries: backoff base * 2^(attempts-1),
+    # capped, until this many attempts; then the event waits for an operator.
+    webhook_retry_max_attempts: int = 8
+    webhook_retry_base_seconds: int = 30
+    webhook_retry_max_backoff_seconds: int = 3600
+    webhook_retry_batch: int = 25
+    webhook_stuck_seconds: int = 120
 
     def conninfo(self) -> str:
         """The libpq connection string, escaped so any password character works.
