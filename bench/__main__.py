@@ -21,6 +21,7 @@ BENCHMARKS = [
     "load",
     "exports",
     "tracking",
+    "mixed",
 ]
 
 
