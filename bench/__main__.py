@@ -22,6 +22,7 @@ BENCHMARKS = [
     "exports",
     "tracking",
     "webhooks",
+    "mixed",
 ]
 
 

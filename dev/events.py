@@ -152,6 +152,7 @@ CASES += [
     batch("submit-trainee", 200, TRAINEE, "batch_submit", [ACTIVE, {"attempt_id": COMPLETED, "status": "completed"}, UNKNOWN]),
     batch("unknown-operation", 422, TRAINEE, "teleport", [ACTIVE]),
     batch("validate-trainee", 200, TRAINEE, "validate", [ACTIVE, COMPLETED, UNKNOWN]),
+    batch("mixed-reads-trainee", 200, TRAINEE, "mixed_reads", [{"type": "state", "attempt_id": ACTIVE}, {"type": "info", "attempt_id": COMPLETED}, {"type": "stats", "attempt_id": ACTIVE}, {"type": "state", "attempt_id": UNKNOWN}]),
 ]  # fmt: skip
 
 

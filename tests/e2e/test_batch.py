@@ -375,7 +375,14 @@ def test_an_unknown_operation_is_422_naming_the_allowed_ones(call_batch, world: 
     assert reply.status == 422
     (error,) = reply.problem["errors"]
     assert error["field"] == "body.operation"
-    for name in ("batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"):
+    for name in (
+        "batch_save",
+        "multiple_states",
+        "batch_activity",
+        "validate",
+        "batch_submit",
+        "mixed_reads",
+    ):
         assert name in error["message"]
 
 
@@ -421,7 +428,7 @@ def test_the_batch_contract_is_served_beside_the_route(call_batch) -> None:
     assert reply.status == 200
     operation = reply.body["paths"]["/attempts/batch"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert len(schema["anyOf"]) == 5
+    assert len(schema["anyOf"]) == 6  # the five operations and mixed_reads
     assert operation["responses"]["409"]["headers"]["Retry-After"]
     assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
 
@@ -626,3 +633,96 @@ def test_an_expired_key_is_as_good_as_absent(
     other = batch_event(trainee, "validate", [str(uuid.uuid4())])
     reply = call_batch(keyed(other, key))
     assert (reply.status, "idempotent-replayed" in reply.headers) == (200, False)
+
+
+# -- mixed_reads -----------------------------------------------------------------
+
+
+def _single(call, user: User, kind: str, attempt: str) -> Reply:
+    """The single endpoint's reply to the same read."""
+    path, query = {
+        "state": (f"/attempts/{attempt}", None),
+        "info": (f"/attempts/{attempt}", {"action": "info"}),
+        "stats": (f"/attempts/{attempt}/stats", {"type": "stats"}),
+    }[kind]
+    route = "/attempts/{attemptId}" + ("/stats" if kind == "stats" else "")
+    return call(
+        http_event(
+            "GET", path, user=user, route=route, path_parameters={"attemptId": attempt}, query=query
+        )
+    )
+
+
+# Who sees trainee_a1's attempt: themself, their manager and their org's admin;
+# a teammate and another org's admin do not (the single reads' rules).
+SEES = {"trainee_a1": True, "trainee_a2": False, "manager_a": True, "admin_a": True}
+SEES |= {"admin_b": False}
+
+
+@pytest.mark.parametrize("reader", list(SEES))
+def test_mixed_reads_answer_each_read_as_the_single_endpoint_would(
+    call, call_batch, world: World, scenario: uuid.UUID, reader: str
+) -> None:
+    trainee, user = world.users["trainee_a1"], world.users[reader]
+    theirs = start(call, trainee, scenario)
+    own = start(call, user, world.scenarios["a" if reader != "admin_b" else "b"])
+    unknown = str(uuid.uuid4())
+    data = [
+        {"type": "stats", "attempt_id": theirs},
+        {"type": "state", "attempt_id": own},
+        {"type": "info", "attempt_id": theirs},
+        {"type": "state", "attempt_id": unknown},
+        {"type": "state", "attempt_id": theirs},
+        {"type": "info", "attempt_id": own},
+        {"type": "stats", "attempt_id": own},
+        {"type": "info", "attempt_id": theirs},
+    ]
+    reply = call_batch(batch_event(user, "mixed_reads", data))
+    assert reply.status == 200, reply.body
+    results = reply.body["results"]
+    assert [(r["type"], r["attempt_id"]) for r in results] == [
+        (d["type"], d["attempt_id"]) for d in data
+    ]
+    sees = SEES[reader]
+    expected = ["found" if (d["attempt_id"] == own or sees) else "not_found" for d in data]
+    expected[3] = "not_found"
+    assert [r["status"] for r in results] == expected
+    for item, result in zip(data, results, strict=True):
+        single = _single(call, user, item["type"], item["attempt_id"])
+        if result["status"] == "found":
+            assert single.status == 200
+            assert result[item["type"]] == single.body
+            others = {"state", "info", "stats"} - {item["type"]}
+            assert all(result[k] is None for k in others)
+        else:
+            assert single.status == 404
+    found = expected.count("found")
+    assert reply.body["summary"] == {"succeeded": found, "failed": len(data) - found}
+
+
+def test_mixed_reads_stats_count_the_scenario_as_the_caller_sees_it(
+    call, call_batch, world: World, scenario: uuid.UUID
+) -> None:
+    trainee, manager = world.users["trainee_a1"], world.users["manager_a"]
+    attempts = [start(call, trainee, scenario), start(call, trainee, scenario)]
+    start(call, manager, scenario)
+    data = [{"type": "stats", "attempt_id": a} for a in attempts]
+    by_trainee = call_batch(batch_event(trainee, "mixed_reads", data)).body["results"]
+    by_manager = call_batch(batch_event(manager, "mixed_reads", data)).body["results"]
+    assert [r["stats"]["total_attempts"] for r in by_trainee] == [2, 2]
+    assert [r["stats"]["in_progress_attempts"] for r in by_manager] == [3, 3]
+    assert by_trainee[0]["stats"]["scenario_id"] == str(scenario)
+
+
+def test_mixed_reads_refuse_an_unknown_type_and_more_than_the_limit(
+    call_batch, world: World
+) -> None:
+    trainee = world.users["trainee_a1"]
+    bad = call_batch(
+        batch_event(trainee, "mixed_reads", [{"type": "x", "attempt_id": str(uuid.uuid4())}])
+    )
+    assert bad.status == 422
+    assert bad.problem["errors"][0]["field"] == "body.data.0.type"
+    items = [{"type": "state", "attempt_id": str(uuid.uuid4())}] * (MAX_BATCH_ITEMS + 1)
+    over = call_batch(batch_event(trainee, "mixed_reads", items))
+    assert (over.status, over.problem["limit"]) == (422, MAX_BATCH_ITEMS)

@@ -157,3 +157,49 @@ def test_a_request_costs_one_round_trip_once_the_caller_is_known(
     assert status == SUCCESS[request_name]
     print(f"{request_name}: {cold} round trips with a cold principal cache, {warm} warm")
     assert (cold, warm) == (2, 1)
+
+
+@pytest.fixture(scope="module")
+def batch_function(database: MigratedDatabase) -> Iterator[ModuleType]:
+    """A private copy of ``functions.batch.app`` with a pool of one connection."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PRACTICE_DB_POOL_MIN", "1")
+        env.setenv("PRACTICE_DB_POOL_MAX", "1")
+        get_settings.cache_clear()
+        spec = importlib.util.spec_from_file_location(
+            "batch_app_round_trips", ROOT / "functions" / "batch" / "app.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    get_settings.cache_clear()
+    module.db.pool.wait(timeout=10)
+    yield module
+    module.db.close()
+    del sys.modules[spec.name]
+
+
+def test_mixed_reads_cost_one_round_trip_for_every_kind_and_attempt(
+    batch_function: ModuleType, world: World, database: MigratedDatabase, tmp_path: Path
+) -> None:
+    """States, infos and statistics of different attempts (and an invisible one):
+    one trip once the caller is known, the context and the one statement."""
+    user = world.users["manager_a"]
+    attempts = [
+        _attempt(world, world.users[name], database) for name in ("trainee_a1", "manager_a")
+    ]
+    foreign = _attempt(world, world.users["trainee_b1"], database)
+    data = [
+        {"type": kind, "attempt_id": str(attempt)}
+        for attempt in [*attempts, foreign]
+        for kind in ("state", "info", "stats")
+    ]
+    event = http_event(
+        "POST", "/attempts/batch", user=user, body={"operation": "mixed_reads", "data": data}
+    )
+    batch_function.principals.cache.clear()
+    _call(batch_function, event)  # the principal is known from here on
+    status, trips = _round_trips(batch_function, event, tmp_path / "mixed")
+    assert status == 200
+    print(f"mixed_reads of {len(data)} reads: {trips} round trip(s)")
+    assert trips == 1

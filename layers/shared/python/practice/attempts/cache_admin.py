@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import ConfigDict, Field
 
+from practice.attempts import query_report
+from practice.attempts.query_report import QueryReport, StatementFigures
 from practice.attempts.service import AttemptService
 from practice.core.db import Database
 from practice.core.identity import Principal, Role
@@ -53,11 +55,13 @@ class CacheStats(Model):
 
 
 class CacheReport(Model):
-    """``stats&type=optimization``: this container's cache, pool and breaker."""
+    """``stats&type=optimization``: this container's cache, pool and breaker, and
+    the query analysis (hot statements and recommendations)."""
 
     cache: CacheStats
     pool: dict[str, int]
     breaker: dict[str, Any]
+    queries: QueryReport
 
 
 class CacheCleared(Model):
@@ -81,14 +85,52 @@ class CacheAdmin:
 
     db: Database
     attempts: AttemptService
+    # pg_stat_statements and the tables' scan counters cover the whole database:
+    # every org's traffic and row counts. An org's admin sees them only where the
+    # deployment says the database is theirs alone (one tenant, or operators).
+    database_wide: bool = False
 
     def report(self, principal: Principal, attempt_id: UUID) -> CacheReport:
-        """The org's cache, the pool size and the breaker of this container (admins,
-        asked through an attempt of their org: another org's id is 404)."""
+        """The org's cache, the pool size and the breaker of this container, and the
+        query analysis (admins, asked through an attempt of their org: another
+        org's id is 404)."""
         principal.require(Role.ADMIN)
         self.attempts.state(principal, attempt_id)
         cache = self.attempts.cache.stats(principal.org_id)
-        return CacheReport(cache=CacheStats.model_validate(cache), **self.db.stats())
+        return CacheReport(
+            cache=CacheStats.model_validate(cache),
+            queries=self.queries(principal, cache),
+            **self.db.stats(),
+        )
+
+    def queries(self, principal: Principal, cache: dict[str, Any]) -> QueryReport:
+        """The hot statements, from pg_stat_statements when it answers and the
+        deployment shows database-wide figures, else from this container's timings
+        of the org's statements; and recommendations."""
+        catalog: dict[str, Any] = {"statements": False, "tables": []}
+        if self.database_wide:
+            (catalog,) = self.db.query(principal, query_report.CATALOG)
+        if catalog["statements"]:
+            params = {
+                "z": query_report.Z95,
+                "track_planning": catalog["track_planning"],
+                "limit": query_report.HOT_STATEMENTS,
+            }
+            statements = self.db.query(principal, query_report.STATEMENTS, params)
+            source = "pg_stat_statements"
+        else:
+            statements = self.db.timings.figures(principal.org_id)[: query_report.HOT_STATEMENTS]
+            source = "container"
+        return QueryReport(
+            source=source,
+            statements=[
+                StatementFigures.model_validate(
+                    s | {"statement": query_report.label(s["statement"])}
+                )
+                for s in statements
+            ],
+            recommendations=query_report.recommend(statements, catalog["tables"], cache),
+        )
 
     def optimize(
         self, principal: Principal, attempt_id: UUID, body: Optimize

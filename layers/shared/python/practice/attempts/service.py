@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import Connection
@@ -81,6 +81,31 @@ _SCENARIO_OF = "select scenario_id from scenario_attempts where id = %(id)s and 
 # Whether the caller still sees an attempt (policies: org, team, own): asked
 # before a cached copy is served, in the round trip that checks the membership.
 _VISIBLE = "select 1 from scenario_attempts where id = %(id)s and org_id = %(org_id)s"
+
+# Mixed reads (the batch's ``mixed_reads``): the state, info and statistics
+# reads above, each over its own ids, in one statement, so one round trip with
+# the RLS context. Each branch is the single read itself (attempt_states, the
+# info select, the attempt's scenario then get_attempt_statistics), so the
+# visibility rules are theirs; rows come back as JSON, tagged by kind.
+MIXED_READS = f"""
+with stats_of as (
+    select a.id, a.scenario_id from scenario_attempts a
+     where a.id = any(%(stats_ids)s::uuid[]) and a.org_id = %(org_id)s
+),
+stats as (
+    select sc.scenario_id, to_jsonb(g) as doc
+      from (select distinct scenario_id from stats_of) sc
+     cross join lateral get_attempt_statistics(sc.scenario_id) g
+)
+select 'state' as kind, s.id, to_jsonb(s) as doc
+  from attempt_states(%(org_id)s, %(state_ids)s::uuid[]) s
+union all
+select 'info', i.id, to_jsonb(i) from ({_INFO}) i
+union all
+select 'stats', o.id, t.doc
+  from stats_of o join stats t on t.scenario_id is not distinct from o.scenario_id
+"""
+MixedKind = Literal["state", "info", "stats"]
 
 
 def attempt_tag(attempt_id: UUID) -> str:
@@ -228,6 +253,33 @@ class AttemptService:
             tags = [attempt_tag(info.id)]
             self.cache.set(principal.org_id, key, info, self.settings.cache_ttl_info, tags=tags)
         return infos
+
+    def mixed_reads(
+        self,
+        principal: Principal,
+        items: list[tuple[MixedKind, UUID]],
+        conn: Connection | None = None,
+    ) -> list[AttemptState | AttemptInfo | ScenarioStatistics | None]:
+        """States, infos and scenario statistics of any attempts in one statement,
+        in the order of ``items``; None for an attempt the caller cannot see.
+        Always from the database (one trip answers all; the cache would save none)."""
+        ids: dict[str, list[UUID]] = {"state": [], "info": [], "stats": []}
+        for kind, attempt_id in items:
+            ids[kind].append(attempt_id)
+        params = self._params(
+            principal, state_ids=ids["state"], ids=ids["info"], stats_ids=ids["stats"]
+        )
+        rows = self.db.query(principal, MIXED_READS, params, conn=conn)
+        found: dict[tuple[str, UUID], AttemptState | AttemptInfo | ScenarioStatistics] = {}
+        for row in rows:
+            doc = row["doc"]
+            if row["kind"] == "state":
+                found["state", row["id"]] = AttemptState.model_validate(doc)
+            elif row["kind"] == "info":
+                found["info", row["id"]] = _info_from_row(doc)
+            else:
+                found["stats", row["id"]] = ScenarioStatistics.model_validate(doc)
+        return [found.get((kind, attempt_id)) for kind, attempt_id in items]
 
     # -- writes --------------------------------------------------------------
     #

@@ -11,14 +11,18 @@ from pydantic import BeforeValidator, ConfigDict, Field
 
 from practice.attempts.models import (
     ActivityEvent,
+    AttemptInfo,
     AttemptResult,
     AttemptState,
     AttemptStatus,
+    ScenarioStatistics,
 )
 from practice.attempts.rules import MAX_ACTIVITY_EVENTS
 from practice.core.model import Document, Model
 
-Operation = Literal["batch_save", "multiple_states", "batch_activity", "validate", "batch_submit"]
+Operation = Literal[
+    "batch_save", "multiple_states", "batch_activity", "validate", "batch_submit", "mixed_reads"
+]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
 # Items per request: a bound keeps one statement's locks
 # and the answer in proportion. Part of the contract (maxItems); a request over
@@ -39,7 +43,7 @@ def _items(**constraints: Any) -> Any:
 
 
 class BatchEnvelope(_Strict):
-    """A batch request whose operation is none of the five: refused naming them."""
+    """A batch request whose operation is none of the six: refused naming them."""
 
     operation: Operation
     data: list[Any] = _items()
@@ -114,13 +118,32 @@ class BatchSubmit(_Strict):
     data: list[SubmitEntry] = _items()
 
 
-BatchRequest = BatchSave | MultipleStates | BatchActivity | ValidateAttempts | BatchSubmit
+class ReadItem(_Strict):
+    """One read of ``mixed_reads``: the attempt's working state, its info, or its
+    scenario's statistics (as the single endpoint's state, info and stats)."""
+
+    type: Literal["state", "info", "stats"]
+    attempt_id: UUID
+
+
+class MixedReads(_Strict):
+    """`mixed_reads` (optimizeAttemptQueries): states, infos and statistics of
+    different attempts, answered in request order from one statement."""
+
+    operation: Literal["mixed_reads"]
+    data: list[ReadItem] = _items()
+
+
+BatchRequest = (
+    BatchSave | MultipleStates | BatchActivity | ValidateAttempts | BatchSubmit | MixedReads
+)
 REQUESTS: dict[str, type[BatchRequest]] = {
     "batch_save": BatchSave,
     "multiple_states": MultipleStates,
     "batch_activity": BatchActivity,
     "validate": ValidateAttempts,
     "batch_submit": BatchSubmit,
+    "mixed_reads": MixedReads,
 }
 
 
@@ -190,6 +213,19 @@ class SubmitOutcome(Model):
     current_version: int | None = None
 
 
+class ReadOutcome(Model):
+    """One read of ``mixed_reads``: `found` with the single endpoint's reply for
+    its ``type`` (``state``, ``info`` or ``stats``), or `not_found` (unknown, or
+    not visible to the caller)."""
+
+    attempt_id: UUID
+    type: Literal["state", "info", "stats"]
+    status: Literal["found", "not_found"]
+    state: AttemptState | None = None
+    info: AttemptInfo | None = None
+    stats: ScenarioStatistics | None = None
+
+
 class BatchSummary(Model):
     """How many items succeeded and failed."""
 
@@ -197,7 +233,9 @@ class BatchSummary(Model):
     failed: int
 
 
-Outcome = SaveOutcome | StateOutcome | ActivityOutcome | ValidationOutcome | SubmitOutcome
+Outcome = (
+    SaveOutcome | StateOutcome | ActivityOutcome | ValidationOutcome | SubmitOutcome | ReadOutcome
+)
 
 
 class BatchResult(Model):

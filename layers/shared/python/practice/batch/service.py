@@ -11,7 +11,8 @@ Whole-request refusals: more items than ``MAX_BATCH_ITEMS``, and the same
 attempt twice in a write (``batch_save``, ``batch_activity``, ``batch_submit``):
 two writes of one attempt in one statement would judge both against the same
 version, so the request is refused naming the ids rather than applying one
-silently. Reads (``multiple_states``, ``validate``) answer repeated ids each time.
+silently. Reads (``multiple_states``, ``validate``, ``mixed_reads``) answer
+repeated ids each time.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from practice.batch.models import (
     BatchSave,
     BatchSubmit,
     BatchSummary,
+    MixedReads,
     MultipleStates,
     Outcome,
+    ReadOutcome,
     SaveOutcome,
     StateOutcome,
     SubmitOutcome,
@@ -82,6 +85,7 @@ class BatchService:
             BatchActivity: self._activity,
             ValidateAttempts: self._validate,
             BatchSubmit: self._submit,
+            MixedReads: self._mixed,
         }
         results = handlers[type(request)](principal, request, conn)
         succeeded = sum(1 for r in results if r.status in SUCCEEDED)
@@ -198,6 +202,23 @@ class BatchService:
             if state is not None
             else StateOutcome(attempt_id=attempt_id, status="not_found")
             for attempt_id, state in zip(request.data, states, strict=True)
+        ]
+
+    def _mixed(
+        self, principal: Principal, request: MixedReads, conn: Connection | None
+    ) -> list[Outcome]:
+        items = [(item.type, item.attempt_id) for item in request.data]
+        found = self.attempts.mixed_reads(principal, items, conn)
+        return [
+            ReadOutcome(
+                attempt_id=item.attempt_id,
+                type=item.type,
+                status="found",
+                **{item.type: value},
+            )
+            if value is not None
+            else ReadOutcome(attempt_id=item.attempt_id, type=item.type, status="not_found")
+            for item, value in zip(request.data, found, strict=True)
         ]
 
     def _validate(

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # or a demotion reaches every warm container within a minute.
     cache_ttl_org: float = 60.0
 
+    # The optimization report may show database-wide figures (pg_stat_statements,
+    # the tables' scan counters), which include every org's traffic: for a
+    # deployment whose database serves one tenant, or its operators only.
+    query_report_database_wide: bool = False
+
     # HTTP
     max_body_bytes: int = 256 * 1024
     api_base_path: str = ""

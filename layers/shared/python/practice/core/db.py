@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import select
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +23,7 @@ from practice.core.budget import seconds_left
 from practice.core.config import Settings
 from practice.core.errors import MembershipChanged, Unavailable
 from practice.core.identity import Principal
+from practice.core.timings import StatementTimings
 
 if TYPE_CHECKING:
     from tenacity import Retrying
@@ -103,6 +105,9 @@ class Database:
     def __init__(self, settings: Settings, conninfo: str | None = None) -> None:
         self.settings = settings
         self._membership_changed: list[Callable[[Principal], None]] = []
+        # Each query's duration, by org and statement (the query report's figures
+        # where pg_stat_statements is absent).
+        self.timings = StatementTimings()
         self.breaker = CircuitBreaker(
             settings.breaker_failure_threshold,
             settings.breaker_open_seconds,
@@ -345,14 +350,19 @@ class Database:
         """One statement's rows: its context and commit in one round trip, or, given
         ``conn``, inside that caller's open transaction (fetching flushes without a
         Sync, so the caller may still queue what must commit with it)."""
+        started = time.perf_counter()
         if conn is not None:
             # In the pipeline the description arrives with the rows: fetch first.
-            return conn.execute(sql, params).fetchall()
-        cur = self.run(principal, lambda c: c.execute(sql, params), idempotent=idempotent)
-        # Whether rows came back, asked of the result itself: ``description``
-        # would build a Column object per column on every call.
-        returned_rows = cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
-        return cur.fetchall() if returned_rows else []
+            rows = conn.execute(sql, params).fetchall()
+        else:
+            cur = self.run(principal, lambda c: c.execute(sql, params), idempotent=idempotent)
+            # Whether rows came back, asked of the result itself: ``description``
+            # would build a Column object per column on every call.
+            returned = cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
+            rows = cur.fetchall() if returned else []
+        org_id = principal.org_id if principal is not None else None
+        self.timings.record(org_id, sql, time.perf_counter() - started, len(rows))
+        return rows
 
     def stats(self) -> dict[str, Any]:
         """Pool size and breaker state, for the operators' report. No traffic

@@ -18,6 +18,6 @@ router = Router()
     idempotent=True,
 )
 async def run_batch(call: Call[None, BatchRequest], batch: BatchService) -> Response:
-    """`batch_save`, `multiple_states`, `batch_activity`, `validate`, `batch_submit`:
-    one outcome per item in request order, and a summary."""
+    """`batch_save`, `multiple_states`, `batch_activity`, `validate`, `batch_submit`,
+    `mixed_reads`: one outcome per item in request order, and a summary."""
     return await call.once(lambda conn: call.reply(200, batch.run(call.principal, call.body, conn)))
