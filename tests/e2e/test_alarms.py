@@ -49,6 +49,16 @@ elif function == "batch":
     body = {"operation": "multiple_states", "data": ["00000000-0000-4000-8000-000000000000"]}
     event = http_event("POST", "/attempts/batch", claims=claims, body=body)
     print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "refresh":
+    import functions.refresh.app as app
+    app.refresh.run = fail
+    event = http_event("POST", "/reports/refresh", claims=claims, body={})
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "reports":
+    import functions.reports.app as app
+    app.reports.me = fail
+    event = http_event("GET", "/reports/me", claims=claims)
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
 else:
     import functions.maintenance.app as app
     try:
@@ -62,6 +72,8 @@ FUNCTIONS = {
     "attempts": "AttemptsFunction",
     "batch": "BatchFunction",
     "maintenance": "MaintenanceFunction",
+    "refresh": "RefreshFunction",
+    "reports": "ReportsFunction",
 }
 
 

@@ -31,7 +31,12 @@ from tests.e2e.conftest import Served
 from tests.support import World
 
 EXAMPLES_PER_OPERATION = 30
-DOCUMENTS = {"attempts": "/openapi.json", "batch": "/attempts/batch/openapi.json"}
+DOCUMENTS = {
+    "attempts": "/openapi.json",
+    "batch": "/attempts/batch/openapi.json",
+    "refresh": "/reports/refresh/openapi.json",
+    "reports": "/reports/openapi.json",
+}
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -4,15 +4,11 @@ the weekly digest sent through moto's SES over HTTP and read back."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import boto3
 import httpx
 import psycopg
 import pytest
@@ -23,27 +19,12 @@ from tests.conftest import MigratedDatabase
 from tests.e2e.conftest import Reply, call_handler
 from tests.support import User, World, build_world, http_event
 
-SENDER = "digest@practice.test"
-
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
 @pytest.fixture(scope="module")
-def apps(database: MigratedDatabase, moto_url: str) -> Iterator[dict[str, ModuleType]]:
-    """`functions.refresh.app` and `functions.reports.app`, imported as Lambda would,
-    with SES at moto's server and a verified sender."""
-    os.environ["PRACTICE_SES_ENDPOINT_URL"] = moto_url
-    os.environ["PRACTICE_DIGEST_SENDER"] = SENDER
-    boto3.client("ses", endpoint_url=moto_url).verify_email_identity(EmailAddress=SENDER)
-    from practice.core.config import get_settings
-
-    get_settings.cache_clear()
-    modules = {
-        name: importlib.import_module(f"functions.{name}.app") for name in ("refresh", "reports")
-    }
-    yield modules
-    for module in modules.values():
-        module.db.close()
+def apps(reports_app: ModuleType, refresh_app: ModuleType) -> dict[str, ModuleType]:
+    return {"reports": reports_app, "refresh": refresh_app}
 
 
 @pytest.fixture(scope="module")
