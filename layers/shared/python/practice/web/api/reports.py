@@ -31,7 +31,7 @@ class LeaderboardParams(RouteParams):
     month: Annotated[
         str | None,
         In("query", "month"),
-        Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; this UTC month"),
+        Field(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM; this UTC month"),
     ] = None
     scope: Annotated[
         Literal["org", "team"],
