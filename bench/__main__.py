@@ -18,6 +18,7 @@ BENCHMARKS = [
     "batch",
     "gateway_overhead",
     "seed_bench",
+    "reporting",
 ]
 
 
