@@ -24,7 +24,7 @@
 -- Levels (slice keys in brackets):
 --   rpt_user_day          [org, user, day]   facts that ended, by UTC day started
 --   rpt_org_day           [org, day]         sum of rpt_user_day
---   rpt_org_user          [org, user]        sum of rpt_user_day
+--   rpt_org_user          [org, user]        count of rpt_user_day
 --   rpt_org_overview      [org]              sums of rpt_org_day and rpt_org_user
 --   rpt_leaderboard_month [org, user, month] facts with a score (seed aggregates)
 --   rpt_scenario_insights [org, scenario]    facts with a score (seed aggregates)
@@ -123,12 +123,13 @@ comment on table rpt_org_day is
     'Per org and UTC day started: attempts that ended (trend, heatmap, this week/month), scored count and score sum.';
 
 create table rpt_org_user (
-    org_id   uuid not null references orgs (id) on delete cascade,
-    user_id  text not null,
-    attempts bigint not null,
+    org_id  uuid not null references orgs (id) on delete cascade,
+    user_id text not null,
+    days    bigint not null,
     primary key (org_id, user_id)
 );
-comment on table rpt_org_user is 'Per org and member: attempts that ended (a row = an active user).';
+comment on table rpt_org_user is
+    'Per org and member: the days with attempts that ended (a row = an active user; counted from rpt_user_day''s key alone).';
 
 create table rpt_org_overview (
     org_id         uuid primary key references orgs (id) on delete cascade,
@@ -319,7 +320,16 @@ declare
     k_l  text := format('select distinct org_id, user_id, date_trunc(''month'', day::timestamp) at time zone ''UTC'' as month from %s', c);
     k_s  text := format('select distinct org_id, scenario_id from %s where scenario_id is not null', c);
     w    text;
+    v_plan text[] := array[current_setting('enable_seqscan'), current_setting('enable_hashjoin'),
+                           current_setting('enable_mergejoin')];
 begin
+    if not p_full then
+        -- A member's slices are a few index ranges of large tables; the planner
+        -- cannot see how few keys the arrays hold and would hash whole tables.
+        -- Scenario slices, which may span most facts, get the planner's choice.
+        perform set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+                set_config('enable_mergejoin', 'off', true);
+    end if;
     -- rpt_user_day, from the facts that ended.
     w := case when p_full then '' else format(
         'join (%s) k on k.org_id = f.org_id and k.user_id = f.user_id and k.day = f.date_key', k_ud) end;
@@ -347,8 +357,8 @@ begin
 
     -- rpt_org_user, the sum of a member's days.
     w := case when p_full then '' else format('join (%s) k on k.org_id = u.org_id and k.user_id = u.user_id', k_ou) end;
-    v_n := v_n + rpt_merge('rpt_org_user', array['org_id', 'user_id'], array['attempts'],
-        format('select u.org_id, u.user_id, sum(u.attempts)::bigint as attempts
+    v_n := v_n + rpt_merge('rpt_org_user', array['org_id', 'user_id'], array['days'],
+        format('select u.org_id, u.user_id, count(*) as days
                   from rpt_user_day u %s
                  group by u.org_id, u.user_id', w),
         case when p_full then 'true' else format('(t.org_id, t.user_id) in (%s)', k_ou) end,
@@ -386,6 +396,9 @@ begin
                  group by f.org_id, f.user_id, date_trunc(''month'', f.started_at, ''UTC'')', w),
         case when p_full then 'true' else format('(t.org_id, t.user_id, t.month) in (%s)', k_l) end,
         p_org, p_user, p_scenario, p_day);
+
+    perform set_config('enable_seqscan', v_plan[1], true), set_config('enable_hashjoin', v_plan[2], true),
+            set_config('enable_mergejoin', v_plan[3], true);
 
     -- rpt_scenario_insights, from the scored facts (the seed's aggregates).
     w := case when p_full then '' else format(
