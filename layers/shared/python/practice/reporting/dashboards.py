@@ -65,34 +65,44 @@ select i.scenario_id, s.title, i.attempt_count as attempts, i.avg_score
  order by i.attempt_count desc, i.scenario_id
  limit %(limit)s
 """
-TEAM = """
-select m.user_id from org_members m
- where m.org_id = (select practice_org()) and m.manager_user_id = %(manager)s
-   and m.deleted_at is null
-"""
+
+
+# A manager's team: their current direct reports (no manager: no restriction).
+def _of_team(column: str) -> str:
+    return (
+        f"(%(manager)s::text is null or {column} in (select m.user_id from org_members m"
+        " where m.org_id = (select practice_org()) and m.manager_user_id = %(manager)s"
+        " and m.deleted_at is null))"
+    )
+
+
 LEADERBOARD = """
 select l.user_id, d.name, l.month, l.avg_score, l.attempts, l.total_duration,
        l.avg_talk_percentage
   from v_leaderboard_month l
   left join dim_users d on d.org_id = l.org_id and d.user_id = l.user_id
  where l.month = any(%(months)s)
-   and (%(team)s::text[] is null or l.user_id = any(%(team)s))
-"""
+   and """ + _of_team("l.user_id")
 TEAM_FIGURES = """
-select count(*) as assignments, count(a.completed_at) as completed
+select count(*) as assignments, count(a.completed_at) as completed,
+       (select count(*) from org_members m where m.org_id = (select practice_org())
+           and m.manager_user_id = %(manager)s and m.deleted_at is null) as members
   from assignments a
- where a.org_id = (select practice_org()) and a.assignee_user_id = any(%(team)s)
-"""
+ where a.org_id = (select practice_org()) and """ + _of_team("a.assignee_user_id")
 TEAM_RANKS = "select * from reports_team_ranks(%(from)s, %(to)s)"
-ASSIGNMENTS = """
+ASSIGNMENTS = (
+    """
 select a.id, a.scenario_id, s.title, a.assignee_user_id, a.due_at, a.required, a.completed_at
   from assignments a
   left join dim_scenarios s on s.scenario_id = a.scenario_id
  where a.org_id = (select practice_org())
-   and (%(team)s::text[] is null or a.assignee_user_id = any(%(team)s))
+   and """
+    + _of_team("a.assignee_user_id")
+    + """
  order by a.due_at nulls last, a.id
  limit 5000
 """
+)
 INSIGHTS = """
 select i.scenario_id, s.title, i.attempt_count, i.avg_score, i.score_stddev, i.median_score,
        i.avg_duration, i.last_attempted
@@ -138,7 +148,9 @@ RECENT = (
     ATTEMPT_LINE
     + """
  where f.org_id = (select practice_org())
-   and (%(team)s::text[] is null or f.user_id = any(%(team)s))
+   and """
+    + _of_team("f.user_id")
+    + """
    and (%(from)s::timestamptz is null or f.started_at >= %(from)s)
    and (%(to)s::timestamptz is null or f.started_at < %(to)s)
    and (%(scenario)s::uuid is null or f.scenario_id = %(scenario)s)
@@ -219,11 +231,19 @@ class ReportService:
         self.cache.set(org, (*key, *scope), value, ttl, tags=("reports",))
         return value
 
-    def _refreshed_at(self, principal: Principal) -> datetime | None:
-        return self.db.query(principal, REFRESHED_AT)[0]["refreshed_at"]
+    def _reads(
+        self, principal: Principal, *statements: tuple[str, dict[str, Any] | None]
+    ) -> tuple[datetime | None, list[list[dict[str, Any]]]]:
+        """When the summaries were refreshed, and each statement's rows: one
+        transaction, one round trip (the statements travel in one pipeline and
+        their rows are read after the commit)."""
 
-    def _team(self, principal: Principal, manager: str) -> list[str]:
-        return [r["user_id"] for r in self.db.query(principal, TEAM, {"manager": manager})]
+        def queue(conn: Any) -> list[Any]:
+            return [conn.execute(REFRESHED_AT)] + [conn.execute(q, p) for q, p in statements]
+
+        cursors = self.db.run(principal, queue)
+        refreshed, *rows = [cursor.fetchall() for cursor in cursors]
+        return refreshed[0]["refreshed_at"], rows
 
     # -- org overview ------------------------------------------------------------
 
@@ -234,19 +254,20 @@ class ReportService:
 
     def _overview(self, principal: Principal) -> OrgOverview:
         today = _today()
-        rows = self.db.query(principal, OVERVIEW, {"month_start": _month_start(today)})
+        refreshed, (rows, org_days, top) = self._reads(
+            principal,
+            (OVERVIEW, {"month_start": _month_start(today)}),
+            (ORG_DAYS, {"since": today - timedelta(days=364)}),
+            (TOP_SCENARIOS, {"limit": 5}),
+        )
         row = rows[0] if rows else {}
-        days = {
-            r["day"]: r["attempts"]
-            for r in self.db.query(principal, ORG_DAYS, {"since": today - timedelta(days=364)})
-        }
+        days = {r["day"]: r["attempts"] for r in org_days}
         trend = [
             DayCount(day=d, attempts=days.get(d, 0))
             for d in (today - timedelta(days=n) for n in range(29, -1, -1))
         ]
-        top = self.db.query(principal, TOP_SCENARIOS, {"limit": 5})
         return OrgOverview(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             active_users_this_month=row.get("active_users_this_month") or 0,
             active_users=row.get("active_users") or 0,
             total_attempts=row.get("total_attempts") or 0,
@@ -284,12 +305,10 @@ class ReportService:
     def _leaderboard(
         self, principal: Principal, month: date, scope: str, team: str | None
     ) -> Leaderboard:
-        members = self._team(principal, team) if team is not None else None
         previous = _previous_month(month)
-        rows = self.db.query(
-            principal,
-            LEADERBOARD,
-            {"months": [_as_instant(month), _as_instant(previous)], "team": members},
+        months = [_as_instant(month), _as_instant(previous)]
+        refreshed, (rows,) = self._reads(
+            principal, (LEADERBOARD, {"months": months, "manager": team})
         )
         current = sorted(
             (r for r in rows if r["month"].date() == month),
@@ -317,7 +336,7 @@ class ReportService:
                 )
             )
         return Leaderboard(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             month=month.strftime("%Y-%m"),
             scope=scope,  # type: ignore[arg-type]
             team=team,
@@ -332,16 +351,18 @@ class ReportService:
         return self._cached(principal, ("team",), ttl, lambda: self._team_report(principal))
 
     def _team_report(self, principal: Principal) -> TeamReport:
-        members = self._team(principal, principal.user_id)
         month = _month_start(_today())
         next_month = _month_start(month + timedelta(days=32))
-        ranks = self.db.query(principal, TEAM_RANKS, {"from": month, "to": next_month})
+        refreshed, (ranks, (figures,)) = self._reads(
+            principal,
+            (TEAM_RANKS, {"from": month, "to": next_month}),
+            (TEAM_FIGURES, {"manager": principal.user_id}),
+        )
         mine = next((r for r in ranks if r["manager_user_id"] == principal.user_id), None)
-        figures = self.db.query(principal, TEAM_FIGURES, {"team": members})[0]
         return TeamReport(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             manager_user_id=principal.user_id,
-            members=len(members),
+            members=figures["members"],
             avg_score=_float(mine and mine["avg_score"]),
             assignments=figures["assignments"],
             assignments_completed=figures["completed"],
@@ -360,10 +381,8 @@ class ReportService:
         return self._cached(principal, ("assignments",), ttl, lambda: self._assignments(principal))
 
     def _assignments(self, principal: Principal) -> AssignmentsReport:
-        team = None
-        if principal.role is Role.MANAGER:
-            team = self._team(principal, principal.user_id)
-        rows = self.db.query(principal, ASSIGNMENTS, {"team": team})
+        manager = principal.user_id if principal.role is Role.MANAGER else None
+        refreshed, (rows,) = self._reads(principal, (ASSIGNMENTS, {"manager": manager}))
         now = datetime.now(UTC)
         by_scenario: dict[UUID, dict[str, Any]] = {}
         overdue = []
@@ -387,7 +406,7 @@ class ReportService:
                     )
                 )
         return AssignmentsReport(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             scenarios=[
                 AssignmentProgress(
                     scenario_id=scenario,
@@ -417,9 +436,9 @@ class ReportService:
 
     def _insights(self, principal: Principal) -> ScenarioInsights:
         threshold = self.settings.reports_high_variance_stddev
-        rows = self.db.query(principal, INSIGHTS)
+        refreshed, (rows,) = self._reads(principal, (INSIGHTS, None))
         return ScenarioInsights(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             high_variance_stddev=threshold,
             scenarios=[
                 ScenarioInsight(
@@ -448,11 +467,16 @@ class ReportService:
 
     def _me(self, principal: Principal) -> MyReport:
         today = _today()
-        days = self.db.query(principal, MY_DAYS, {"week_start": today - timedelta(days=6)})[0]
         since = _month_start(_month_start(today) - timedelta(days=150))
-        months = self.db.query(principal, MY_MONTHS, {"since": _as_instant(since)})
+        refreshed, ((days,), months, attempts, upcoming) = self._reads(
+            principal,
+            (MY_DAYS, {"week_start": today - timedelta(days=6)}),
+            (MY_MONTHS, {"since": _as_instant(since)}),
+            (MY_ATTEMPTS, None),
+            (UPCOMING, None),
+        )
         return MyReport(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             attempts_this_week=days["attempts_this_week"],
             avg_score=_float(days["avg_score"]),
             score_trend=[
@@ -463,12 +487,8 @@ class ReportService:
                 )
                 for m in months
             ],
-            last_attempts=[
-                AttemptLine.model_validate(r) for r in self.db.query(principal, MY_ATTEMPTS)
-            ],
-            upcoming_assignments=[
-                UpcomingAssignment.model_validate(r) for r in self.db.query(principal, UPCOMING)
-            ],
+            last_attempts=[AttemptLine.model_validate(r) for r in attempts],
+            upcoming_assignments=[UpcomingAssignment.model_validate(r) for r in upcoming],
         )
 
     # -- recent attempts ---------------------------------------------------------
@@ -484,27 +504,27 @@ class ReportService:
         cursor: str | None,
     ) -> RecentAttempts:
         principal.require(Role.ADMIN, Role.MANAGER)
-        team = None
-        if principal.role is Role.MANAGER:
-            team = self._team(principal, principal.user_id)
+        manager = principal.user_id if principal.role is Role.MANAGER else None
         after_at, after_id = decode_cursor(cursor) if cursor else (None, None)
-        rows = self.db.query(
+        refreshed, (rows,) = self._reads(
             principal,
-            RECENT,
-            {
-                "team": team,
-                "from": since,
-                "to": until,
-                "scenario": scenario_id,
-                "after_at": after_at,
-                "after_id": after_id,
-                "limit": limit + 1,
-            },
+            (
+                RECENT,
+                {
+                    "manager": manager,
+                    "from": since,
+                    "to": until,
+                    "scenario": scenario_id,
+                    "after_at": after_at,
+                    "after_id": after_id,
+                    "limit": limit + 1,
+                },
+            ),
         )
         page = [AttemptLine.model_validate(r) for r in rows[:limit]]
         more = len(rows) > limit
         return RecentAttempts(
-            refreshed_at=self._refreshed_at(principal),
+            refreshed_at=refreshed,
             items=page,
             next_cursor=encode_cursor(page[-1].started_at, page[-1].attempt_id) if more else None,
         )
