@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -347,3 +348,17 @@ def test_the_digest_renders_bars_and_a_text_part(place: World) -> None:
     text = render_text(digest)
     assert "Ann: 91.0 (last week 80.0), 3 attempts" in text
     assert "Assignments due, completed: 50% (last week n/a)" in text
+
+
+def test_the_preview_writes_a_managers_digest(
+    place: World, database: MigratedDatabase, tmp_path: Path
+) -> None:
+    from dev.digest import preview
+
+    manager = place.users["manager_a"]
+    out = preview(database.admin_url, database.app_url, manager.user_id, tmp_path / "d.html")
+    page = out.read_text()
+    assert "Weekly team digest" in page
+    assert "Trainee A1" in page
+    with pytest.raises(LookupError):
+        preview(database.admin_url, database.app_url, place.users["trainee_a1"].user_id, out)
