@@ -92,6 +92,9 @@ create trigger log_fact_deletes after delete on fact_scenario_attempts
     referencing old table as old_facts
     for each statement execute function trigger_log_fact_changes();
 
+-- The recent-attempts dashboard pages an org's facts newest first by keyset.
+create index idx_fact_attempts_org_started on fact_scenario_attempts (org_id, started_at desc, attempt_id desc);
+
 -- ---------------------------------------------------------------------------
 -- Summary tables
 -- ---------------------------------------------------------------------------
