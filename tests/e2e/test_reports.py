@@ -62,11 +62,20 @@ def place(database: MigratedDatabase, apps: dict[str, ModuleType]) -> World:
             "update assignments set due_at = %s where id = %s",
             [last_monday + timedelta(days=2), world.assignments["a1"]],
         )
+        # Every world's manager has the same address: this one's must be its own.
+        conn.execute(
+            "update org_members set email = %s where org_id = %s and user_id = %s",
+            [_address(world), world.orgs["a"], world.users["manager_a"].user_id],
+        )
     admin = world.users["admin_a"]
     event = http_event("POST", "/reports/refresh", user=admin, body={})
     reply = call_handler(apps["refresh"], event)
     assert reply.status in (200, 202), reply.body
     return world
+
+
+def _address(world: World) -> str:
+    return f"{world.users['manager_a'].user_id}@a.example"
 
 
 def _get(apps: dict[str, ModuleType], user: User | None, path: str, **query: str) -> Reply:
@@ -148,7 +157,7 @@ def test_the_schedules_run_as_the_system(apps: dict[str, ModuleType], job: str) 
 
 ROUTES = {
     "/reports/org-overview": {"admin_a": 200, "manager_a": 403, "trainee_a1": 403},
-    "/reports/leaderboard": {"admin_a": 422, "manager_a": 200, "trainee_a1": 403},
+    "/reports/leaderboard": {"admin_a": 200, "manager_a": 200, "trainee_a1": 403},
     "/reports/team": {"admin_a": 403, "manager_a": 200, "trainee_a1": 403},
     "/reports/assignments": {"admin_a": 200, "manager_a": 200, "trainee_a1": 403},
     "/reports/scenario-insights": {"admin_a": 200, "manager_a": 200, "trainee_a1": 403},
@@ -285,17 +294,15 @@ def _digest(apps: dict[str, ModuleType]) -> dict[str, Any]:
 def test_the_digest_goes_once_per_manager_and_week(
     apps: dict[str, ModuleType], place: World, moto_url: str
 ) -> None:
-    to = place.users["manager_a"]
-    address = "manager_a@a.example"
+    address = _address(place)
     before = [m for m in _sent(moto_url) if address in json.dumps(m)]
     first = _digest(apps)["result"]
     mine = [m for m in _sent(moto_url) if address in json.dumps(m)]
-    assert len(mine) - len(before) in (0, 1)
+    assert len(mine) - len(before) == 1
     second = _digest(apps)["result"]
     assert second["sent"] == 0
     assert second["already_sent"] >= first["sent"] >= 1
     assert [m for m in _sent(moto_url) if address in json.dumps(m)] == mine
-    assert to.user_id
     text = json.dumps(mine[-1])
     _, week = week_of(datetime.now(UTC).date())
     assert f"Weekly team digest, {week}: average" in text

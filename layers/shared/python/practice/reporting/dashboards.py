@@ -283,9 +283,11 @@ class ReportService:
     # -- leaderboard -------------------------------------------------------------
 
     def leaderboard(
-        self, principal: Principal, month: date, scope: str, team: str | None
+        self, principal: Principal, month: date, scope: str | None, team: str | None
     ) -> Leaderboard:
         principal.require(Role.ADMIN, Role.MANAGER)
+        if scope is None:
+            scope = "team" if principal.role is Role.MANAGER or team is not None else "org"
         if principal.role is Role.MANAGER:
             if scope == "org":
                 raise Forbidden("a manager sees their team's leaderboard (scope=team)")

@@ -34,10 +34,10 @@ class LeaderboardParams(RouteParams):
         Field(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM; this UTC month"),
     ] = None
     scope: Annotated[
-        Literal["org", "team"],
+        Literal["org", "team"] | None,
         In("query", "scope"),
-        Field(description="the whole org (admins) or one team"),
-    ] = "team"
+        Field(description="the whole org (admins' default) or one team (managers' default)"),
+    ] = None
     team: Annotated[
         str | None,
         In("query", "team"),
