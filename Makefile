@@ -8,11 +8,15 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
+# checkov pins boto3, cachetools and packaging below the project's: its own venv too.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
-.PHONY: help venv test test-unit test-integration dev dev-reset migrate seed psql token invoke schedule lint format bench build clean
+.PHONY: help venv checkov test test-unit test-integration dev dev-reset migrate seed psql token invoke schedule lint format bench build clean
 
 help:
-	@echo "make dev | test | lint | format | migrate | seed | psql | token | invoke | schedule | bench | build | dev-reset | clean"
+	@echo "make dev | test | checkov | lint | format | migrate | seed | psql | token | invoke | schedule | bench | build | dev-reset | clean"
 	@echo "variables: PYTEST_ARGS (test*), SEED_ARGS (seed), PSQL_ARGS (psql), TOKEN_ARGS (token),"
 	@echo "           INVOKE_ARGS (invoke), SCHEDULE_ARGS (schedule), BENCH_ARGS (bench: one benchmark and its arguments),"
 	@echo "           DATABASE_URL (dev, migrate, seed, psql, invoke: that database; test: that server)"
@@ -28,8 +32,16 @@ $(SAM):
 	"$$(dev/find-python.sh)" -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
 
-# The SAM CLI comes along so the suite proves the arm64 build (tests/e2e/test_sam_build.py).
-test: $(STAMP) $(SAM)
+$(CHECKOV):
+	"$$(dev/find-python.sh)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+# tests/unit/test_template.py runs it over template.yaml (fails in CI without it).
+checkov: $(CHECKOV)
+
+# The SAM CLI comes along so the suite proves the arm64 build (tests/e2e/test_sam_build.py),
+# and checkov so the posture test runs.
+test: $(STAMP) $(SAM) $(CHECKOV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -85,4 +97,4 @@ build: $(STAMP) $(SAM)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .aws-sam

@@ -18,6 +18,8 @@ BENCHMARKS = [
     "batch",
     "gateway_overhead",
     "seed_bench",
+    "load",
+    "exports",
     "reporting",
 ]
 

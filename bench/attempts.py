@@ -45,6 +45,18 @@ BODY = {"answers": {"q1": "yes"}, "auto_save_data": {"progress": 40}, "expected_
 # What the functions cost beyond it (verdicts for any number of items, row locks,
 # replayable submits) is theirs to justify. `{columns}` is the service's own
 # column list (practice is importable once bench.common has set the paths).
+# What the state read and a submit answer (the columns of attempt_states() and
+# attempt_submit()), written out: the floor reads what the handler reads.
+STATE_COLUMNS = (
+    "id, org_id, clerk_user_id, scenario_id, assignment_id, status, version, answers,"
+    " auto_save_data, started_at, ended_at, duration_seconds, submitted_at,"
+    " last_activity_at, recording_path, vapi_call_id, updated_at"
+)
+RESULT_COLUMNS = (
+    "id, clerk_user_id, scenario_id, status, version, started_at, ended_at,"
+    " duration_seconds, submitted_at, ended_by, score, score_breakdown, kpis, feedback_text,"
+    " feedback_json, manager_comments, scored_by, recording_path, updated_at"
+)
 FLOOR_STATE = """
 select {columns}
   from scenario_attempts
@@ -66,6 +78,7 @@ update scenario_attempts
    set status = 'completed',
        ended_at = coalesce(ended_at, now()),
        submitted_at = now(),
+       ended_by = %(user_id)s,
        duration_seconds = greatest(0, round(extract(epoch from now() - started_at)))::int,
        version = version + 1,
        updated_at = now()
@@ -259,7 +272,6 @@ def _raw_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator[C
 def _floor_calls(app_url: str, people: dict, ids: list, fresh: list) -> Iterator[Calls]:
     """The honest floor of state, save and submit: their plain statements as the app
     role, with the same context (practice_enter) pipelined into one round trip."""
-    from practice.attempts.service import RESULT_COLUMNS, STATE_COLUMNS
     from practice.core.db import ENTER
 
     org = people["org_id"]

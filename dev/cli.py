@@ -198,6 +198,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             stack.callback(local_aws.stop)
             endpoint = local_aws.endpoint
         overrides = {**aws_environment(endpoint), "PRACTICE_DATABASE_URL": app_url}
+        if endpoint:  # the template's queues, so a function that sends to one can
+            from dev.queues import sqs_for, start_queues
+
+            overrides |= start_queues(template, sqs_for(endpoint)).environment
         runtime = FunctionRuntime(fns, Resolver(template), overrides)
         stack.callback(runtime.close)
         failed = False

@@ -29,7 +29,9 @@ from dev.seed import (
     DEMO_ADMIN,
     DEMO_CLERK_ORG_ID,
     DEMO_COMPLETED_ATTEMPT_ID,
+    DEMO_EXPORT_ID,
     DEMO_MANAGER,
+    DEMO_ORG_ID,
     DEMO_TRAINEE,
 )
 from dev.tokens import LOCAL_AZP, build_claims
@@ -152,6 +154,58 @@ CASES += [
 ]  # fmt: skip
 
 
+def export(
+    name: str, status: int, method: str, who: dict | None, export_id: str | None = None, **kw: Any
+) -> Case:
+    """A case of the exports function: ``/exports``, or ``/exports/{exportId}``."""
+    if export_id is None:
+        return Case(name, status, method, "/exports", "/exports", who, function="exports", **kw)
+    return Case(name, status, method, f"/exports/{export_id}", "/exports/{exportId}", who, function="exports", **kw)  # fmt: skip
+
+
+EXPORT = str(DEMO_EXPORT_ID)
+HALF_YEAR = {"kind": "attempts", "filters": {"from": "2026-01-01", "to": "2026-06-30"}}
+CASES += [
+    export("get-admin", 200, "GET", ADMIN, EXPORT),
+    export("get-malformed-id", 422, "GET", ADMIN, "not-a-uuid"),
+    export("get-other-org-admin", 404, "GET", claims(*OTHER_ORG[1:], OTHER_ORG[0]), EXPORT),
+    export("get-trainee-not-theirs", 404, "GET", TRAINEE, EXPORT),
+    export("list-admin", 200, "GET", ADMIN),
+    export("list-trainee-page", 200, "GET", TRAINEE, query={"limit": "5"}),
+    export("post-admin", 202, "POST", ADMIN, body=HALF_YEAR),
+    export("post-no-claims", 401, "POST", None, body=HALF_YEAR),
+    export("post-period-too-long", 422, "POST", MANAGER, body={"kind": "attempts", "filters": {"from": "2024-01-01", "to": "2026-01-01"}}),
+    export("post-trainee-with-idempotency-key", 202, "POST", TRAINEE, body=HALF_YEAR | {"format": "csv"}, headers={"Idempotency-Key": "events-export-1"}),
+    export("post-unknown-kind", 422, "POST", ADMIN, body={"kind": "scenarios", "filters": HALF_YEAR["filters"]}),
+]  # fmt: skip
+
+
+def queue_events() -> dict[str, dict[str, Any]]:
+    """The exports worker's SQS events, as Lambda's event source mapping sends
+    them (batch size 1): the demo export, then the same message delivered again
+    (it does nothing), by file name."""
+    from dev.queues import sqs_event
+
+    message = {
+        "MessageId": "events-export-message-1",
+        "ReceiptHandle": "events-export-receipt-1",
+        "Body": json.dumps({"export_id": EXPORT, "org_id": str(DEMO_ORG_ID)}),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(ISSUED_AT * 1000),
+            "SenderId": "AROAEXAMPLE:practice-exports",
+            "ApproximateFirstReceiveTimestamp": str(ISSUED_AT * 1000 + 20),
+        },
+        "MD5OfBody": "",
+    }
+    arn = "arn:aws:sqs:us-east-1:123456789012:practice-ExportsQueue"
+    again = message | {"Attributes": message["Attributes"] | {"ApproximateReceiveCount": "2"}}
+    return {
+        "exports-worker-demo-export.200.json": sqs_event([message], arn),
+        "exports-worker-demo-export-redelivered.200.json": sqs_event([again], arn),
+    }
+
+
 def report(name: str, status: int, who: dict | None, path: str, **kw: Any) -> Case:
     """A case of the reports function (a GET of ``/reports/<path>`` unless told)."""
     method = kw.pop("method", "GET")
@@ -248,7 +302,7 @@ def main() -> int:
     for case in CASES:
         path = EVENTS / f"{case.function}-{case.name}.{case.status}.json"
         path.write_text(json.dumps(event_for(case), indent=2) + "\n")
-    scheduled = schedule_events()
+    scheduled = schedule_events() | queue_events()
     for name, event in scheduled.items():
         (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
     print(f"wrote {len(CASES) + len(scheduled)} events to {EVENTS}")

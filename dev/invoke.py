@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -88,10 +89,16 @@ class FunctionError(Exception):
         self.payload = payload
 
 
+def _kebab(logical_id: str) -> str:
+    """ExportsWorkerFunction -> exports-worker: how a file names a function that
+    shares its folder with another."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", logical_id.removesuffix("Function")).lower()
+
+
 def find_function(functions: dict[str, Function], name: str) -> Function:
     """The function named by logical id or CodeUri folder, case-insensitively."""
     for fn in functions.values():
-        if name.lower() in (fn.logical_id.lower(), fn.directory.lower()):
+        if name.lower() in (fn.logical_id.lower(), fn.directory.lower(), _kebab(fn.logical_id)):
             return fn
     known = ", ".join(sorted(f"{fn.logical_id} ({fn.directory})" for fn in functions.values()))
     raise KeyError(f"no function {name!r} in the template; known: {known}")

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 CONTENT = json.loads((Path(__file__).parent / "data" / "seed.json").read_text(encoding="utf-8"))
 DEMO_ORGS: list[dict[str, Any]] = CONTENT["orgs"]
@@ -53,6 +54,9 @@ DEMO_CLERK_ORG_ID = "org_demo_acme"
 DEMO_ADMIN, DEMO_MANAGER, DEMO_TRAINEE = "user_demo_admin", "user_demo_manager", "user_demo_trainee"
 DEMO_ACTIVE_ATTEMPT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000001")
 DEMO_COMPLETED_ATTEMPT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000002")
+# A pending export of the demo admin (the worker's sample events write it).
+DEMO_EXPORT_ID = uuid.UUID("de30a770-0000-4000-8000-000000000003")
+DEMO_EXPORT_FILTERS = {"from": "2026-01-01", "to": "2026-12-31"}
 
 DEFAULT_ATTEMPTS, DEFAULT_SEED = 5_000, 42
 ATTEMPTS_PER_TRAINEE, MIN_TRAINEES_PER_ORG, TEAM_SIZE = 60, 6, 8
@@ -66,6 +70,8 @@ SLOT = 30 * 60
 EVENTS_DAYS = 90
 LEVELS = list(CONTENT["difficulties"])  # beginner, intermediate, advanced
 _NAMESPACE = uuid.UUID("6f1d9c52-3b7e-4c1a-9a55-2d0c7e4b8f10")
+# The demo org's id where the seed created it (its queue messages name it).
+DEMO_ORG_ID = uuid.uuid5(_NAMESPACE, DEMO_CLERK_ORG_ID)
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Standard normal quantiles at 4,096 probabilities: a draw is a lookup by 12
 # random bits, ~10x cheaper than random.gauss, and an attempt needs a dozen.
@@ -747,6 +753,12 @@ def load_demo_data(
             )
         with summary.phase("activity"):
             summary.rows["attempt_activity"] = cur.execute(_ACTIVITY_SQL, [DEMO_TRAINEE]).rowcount
+        cur.execute(
+            "insert into exports (id, org_id, requested_by, requester_role, kind, filters)"
+            " select %s, id, %s, 'admin', 'attempts', %s from orgs where clerk_org_id = %s"
+            " on conflict (id) do nothing",
+            [DEMO_EXPORT_ID, DEMO_ADMIN, Jsonb(DEMO_EXPORT_FILTERS), DEMO_CLERK_ORG_ID],
+        )
         if deferred:
             say(f"rebuilding {len(deferred)} indexes")
             with summary.phase("indexes"):

@@ -31,6 +31,7 @@ from dev.postgres import (
     with_dbname,
     with_user,
 )
+from dev.queues import LocalQueues, sqs_for, start_queues
 from dev.schedules import Scheduler, scheduled_event
 from dev.template import ROOT, Schedule, load_template, schedules
 
@@ -138,6 +139,7 @@ class LocalStack:
         self.aws: LocalAws | None = None
         self.server: GatewayServer | None = None
         self.scheduler: Scheduler | None = None
+        self.queues: LocalQueues | None = None
         self.notes: list[str] = []
 
     def start(self, timings: Timings, warm: bool = True) -> None:
@@ -158,9 +160,11 @@ class LocalStack:
                     self._start_database(timings)
                 finally:
                     self.aws = moto.result()
+            self.queues = start_queues(template, self._sqs())
             with timings.step("gateway"):
                 overrides = {
                     **aws_environment(self.aws.endpoint),
+                    **self.queues.environment,
                     "PRACTICE_DATABASE_URL": self.database.app_url,
                 }
                 self.server.gateway = Gateway.from_template(
@@ -168,6 +172,7 @@ class LocalStack:
                 )
                 self.server.start()
             self.scheduler = self._start_scheduler(template)
+            self._deliver_queues()
         except BaseException:
             self.stop()
             raise
@@ -183,6 +188,20 @@ class LocalStack:
             print(f"[schedule] {schedule.name}: {json.dumps(result)}", flush=True)
 
         return Scheduler(schedules(template), fire, lambda line: print(line, flush=True)).start()
+
+    def _sqs(self) -> Any:
+        return sqs_for(self.aws.endpoint)
+
+    def _deliver_queues(self) -> None:
+        # What Lambda's event source mappings do: each queue's messages to its consumer.
+        runtime = self.server.gateway.runtime
+
+        def invoke(function: str, event: dict[str, Any]) -> Any:
+            result = runtime.invoke(function, event)
+            print(f"[queue] {function}: {json.dumps(result)}", flush=True)
+            return result
+
+        self.queues.deliver(self._sqs(), invoke)
 
     def _start_moto(self, template: dict[str, Any], timings: Timings) -> LocalAws:
         with timings.step("moto (in parallel)"):
@@ -216,6 +235,9 @@ class LocalStack:
     def stop(self) -> str:
         """Stop the gateway, the functions' pools, moto and PostgreSQL; says what stopped."""
         stopped = []
+        if self.queues is not None:
+            self.queues.stop()
+            self.queues = None
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
@@ -253,6 +275,8 @@ class LocalStack:
             " POWERTOOLS_LOG_LEVEL=DEBUG make dev shows more",
             "  Schedules rate() ones fire on their period here; any one now:"
             " make schedule SCHEDULE_ARGS=<name> (make schedule lists them)",
+            "  Queues    in moto; their messages go to their consumer functions here"
+            f" ({', '.join(sorted(self.queues.urls)) if self.queues else 'none'})",
             *(f"  note      {note}" for note in self.notes),
         ]
         members = demo_members(self.database.admin_url)

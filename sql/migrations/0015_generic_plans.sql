@@ -6,8 +6,7 @@
 -- does: an `id = any($1)` of unknown length and the row-level security
 -- sub-plans estimate higher than a custom plan for the values at hand, so each
 -- request re-planned them once the table had some thousands of rows (3
--- plannings per state request instead of 2; with the context, raw: state 0.46
--- -> 0.31 ms, save 1.12 -> 0.68 ms, submit 1.45 -> 1.02 ms). Every
+-- plannings per state request instead of 2). Every
 -- one of them reaches its rows by primary key, so the generic plan is the right
 -- one for any input; forcing it is scoped to the call (a SET clause of the
 -- function), so no session state is left for a pooler to carry.

@@ -8,6 +8,7 @@ import base64
 import importlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,14 @@ def attempts_app(database: MigratedDatabase, moto_url: str) -> Iterator[ModuleTy
 def batch_app(attempts_app: ModuleType) -> Iterator[ModuleType]:
     """`functions.batch.app`, imported as Lambda would, against the test stack."""
     module = importlib.import_module("functions.batch.app")
+    yield module
+    module.db.close()
+
+
+@pytest.fixture(scope="session")
+def exports_app(attempts_app: ModuleType) -> Iterator[ModuleType]:
+    """`functions.exports.app`, imported as Lambda would, against the test stack."""
+    module = importlib.import_module("functions.exports.app")
     yield module
     module.db.close()
 
@@ -129,10 +138,15 @@ def served(
     the test database and moto's S3, trusting a key pair of this module's own."""
     template = load_template()
     keys = tokens.load_keys(Path(tmp_path_factory.mktemp("jwt")))
+    exports_queue = boto3.client("sqs", endpoint_url=moto_url).create_queue(
+        QueueName=f"served-exports-{uuid.uuid4().hex[:8]}"
+    )["QueueUrl"]
     overrides = {
         "PRACTICE_DATABASE_URL": database.app_url,
         "PRACTICE_S3_ENDPOINT_URL": moto_url,
         "PRACTICE_UPLOADS_BUCKET": UPLOADS_BUCKET,
+        "PRACTICE_SQS_ENDPOINT_URL": moto_url,
+        "PRACTICE_EXPORTS_QUEUE_URL": exports_queue,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

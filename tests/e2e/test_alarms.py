@@ -49,6 +49,22 @@ elif function == "batch":
     body = {"operation": "multiple_states", "data": ["00000000-0000-4000-8000-000000000000"]}
     event = http_event("POST", "/attempts/batch", claims=claims, body=body)
     print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "exports":
+    import functions.exports.app as app
+    app.exports.page = fail
+    event = http_event("GET", "/exports", claims=claims)
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "exports-worker":
+    import functions.exports.app as app
+    # Not an export's message: the batch (all of it) fails and the invocation raises.
+    records = {"Records": [{"messageId": "m1", "receiptHandle": "r1", "body": "{}",
+                            "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                            "eventSource": "aws:sqs", "eventSourceARN": "arn:q",
+                            "awsRegion": "us-east-1"}]}
+    try:
+        app.worker(records, LambdaContext())
+    except Exception:
+        print(json.dumps({"answer": "failed"}))
 elif function == "refresh":
     import functions.refresh.app as app
     app.refresh.run = fail
@@ -72,6 +88,8 @@ FUNCTIONS = {
     "attempts": "AttemptsFunction",
     "batch": "BatchFunction",
     "maintenance": "MaintenanceFunction",
+    "exports": "ExportsFunction",
+    "exports-worker": "ExportsWorkerFunction",
     "refresh": "RefreshFunction",
     "reports": "ReportsFunction",
 }
@@ -107,7 +125,8 @@ def test_an_unexpected_error_emits_unhandled_errors_under_the_functions_name(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answers = [json.loads(line) for line in done.stdout.splitlines() if '"answer"' in line]
-    assert answers == [{"answer": 500 if function != "maintenance" else "failed"}]
+    failed = function in {"maintenance", "exports-worker"}
+    assert answers == [{"answer": "failed" if failed else 500}]
     emitted = [
         document
         for document in _metrics(done.stdout)

@@ -329,7 +329,7 @@ webhook_events          update  hidden    hidden    hidden    hidden    hidden
 webhook_events          delete  no-grant  no-grant  no-grant  no-grant  no-grant
 exports                 select  yes       hidden    hidden    yes       hidden
 exports                 insert  yes       refused   refused   refused   refused
-exports                 update  yes       hidden    hidden    yes       hidden
+exports                 update  hidden    hidden    hidden    hidden    hidden
 exports                 delete  no-grant  no-grant  no-grant  no-grant  no-grant
 dedupe_records          select  yes       hidden    hidden    hidden    hidden
 dedupe_records          insert  yes       refused   refused   refused   refused

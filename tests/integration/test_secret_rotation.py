@@ -174,3 +174,50 @@ def test_an_unreadable_secret_is_unavailable_not_a_crash(
             db.query(None, "select 1")
     finally:
         db.close()
+
+
+def test_a_multi_user_rotation_leaves_no_window_of_failed_logins(
+    password_server: PasswordServer, secrets
+) -> None:
+    """The stack's login rotates with the multi-user scheme: the secret moves to a
+    clone (a member of the login, so of practice_app) and the previous login keeps
+    its password. Connections made from the cached secret keep working during the
+    max age, and after it new ones log in as the clone."""
+    _set_password(password_server, "first-password")
+    clone = f"{LOGIN}_clone"
+    with psycopg.connect(password_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(clone)))
+        # What the rotation function does: the clone gets the current login's grants.
+        conn.execute(
+            sql.SQL("create role {} login password {} in role {}").format(
+                sql.Identifier(clone), sql.Literal("clone-password"), sql.Identifier(LOGIN)
+            )
+        )
+    arn = secrets.create_secret(
+        Name="db-rotation-multi", SecretString=_rds_secret("first-password")
+    )["ARN"]
+    settings = _settings(password_server, arn)
+    db = Database(settings)
+    db.open()
+    db.pool.wait(timeout=5)
+    read_by = time.monotonic()
+    try:
+        assert db.query(None, "select current_user as who")[0]["who"] == LOGIN
+        rotated = json.loads(_rds_secret("clone-password")) | {"username": clone}
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(rotated))
+
+        # Within the max age: the cached (previous) login still logs in.
+        psycopg.connect(settings.conninfo(), **db.pool.kwargs()).close()
+
+        time.sleep(max(0.0, read_by + MAX_AGE + 0.05 - time.monotonic()))
+        db.pool.drain()
+        after = db.query(
+            None,
+            "select current_user as who,"
+            " pg_has_role(current_user, 'practice_app', 'member') as app",
+        )[0]
+        assert after == {"who": clone, "app": True}
+    finally:
+        db.close()
+        with psycopg.connect(password_server.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(clone)))

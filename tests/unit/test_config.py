@@ -33,3 +33,26 @@ def test_seed_004_numbers_are_the_defaults_where_we_keep_them(monkeypatch) -> No
     assert settings.db_retry_attempts == 3
     assert settings.db_prepare_threshold is None
     assert settings.db_pool_max <= 2
+
+
+def test_reads_go_to_the_read_endpoint_when_one_is_set_and_to_the_one_database_otherwise(
+    monkeypatch,
+) -> None:
+    for name in ("PRACTICE_DATABASE_URL", "PRACTICE_READ_DATABASE_URL", "PRACTICE_DB_READ_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    plain = Settings(db_host="proxy.example")
+    assert plain.for_reads() is plain
+    assert Settings(db_host="proxy.example", db_read_host="").for_reads() == plain
+
+    split = Settings(db_host="proxy.example", db_read_host="proxy-read.example")
+    reads = split.for_reads()
+    assert "host=proxy-read.example" in reads.conninfo()
+    assert (reads.db_user, reads.db_pool_max) == (split.db_user, split.db_pool_max)
+    assert "host=proxy.example" in split.conninfo()  # the writer's settings are untouched
+
+    local = Settings(database_url="postgresql:///writer", read_database_url="postgresql:///reader")
+    assert local.for_reads().conninfo() == "postgresql:///reader"
+    # A full URL wins over the parts: a read host alone does not move it.
+    assert Settings(database_url="postgresql:///w", db_read_host="r").for_reads().conninfo() == (
+        "postgresql:///w"
+    )

@@ -77,6 +77,43 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     upload_url_expiry_seconds: int = 900
 
+    # Reads that may lag the writer by a moment (reports, exports): a read-only
+    # endpoint, the Aurora reader behind RDS Proxy's read-only endpoint in AWS.
+    # A full URL wins (local stack, tests); unset, reads go to the one database.
+    read_database_url: SecretStr | None = None
+    db_read_host: str = ""
+
+    # The deploy's migration (functions/migrate), as the schema owner, never the
+    # functions' login: a full URL wins (tests); else the owner's secret (RDS JSON
+    # shape) gives the login, and owner_host (else the secret's host) the server.
+    owner_database_url: SecretStr | None = None
+    owner_secret_arn: str | None = None
+    owner_host: str = ""
+    # Exports (CSV files in the uploads bucket under exports/, written by the
+    # exports worker from its queue). A download URL is minted per request and
+    # lives briefly: one signed with a Lambda role's temporary credentials dies
+    # with them anyway. Retention is the bucket's lifecycle rule (template:
+    # ExportsRetentionDays); after it an export answers `expired`.
+    exports_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    export_url_expiry_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    export_retention_days: int = Field(default=7, ge=1)
+    export_max_span_days: int = Field(default=366, ge=1)
+    # S3 multipart parts: at least 5 MiB (S3's floor for all but the last part).
+    export_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # A run's hold on its export, renewed at every part; a redelivered message
+    # takes over a run whose lease ran out (its worker was killed).
+    export_lease_seconds: int = Field(default=120, ge=10)
+    export_statement_timeout_ms: int = Field(default=840_000, ge=1_000)
+    # The worker stops (aborts the upload, fails the export) with this much of
+    # the invocation left, so the failure is recorded before Lambda's timeout.
+    export_stop_margin_seconds: float = Field(default=20.0, ge=0)
+    # A message may arrive before its request commits: the worker waits this
+    # long for the row before leaving the message to be delivered again.
+    export_missing_row_wait_seconds: float = Field(default=5.0, ge=0)
+    # The worker's whole budget: its function's timeout (900 s) less the margin.
+    export_worker_budget_seconds: float = Field(default=890.0, gt=0)
+
     # Reporting. Dashboards are cached per container for these seconds (the
     # overview 5 min, the leaderboard 15 min, scenario insights 1 h, the rest
     # a minute); a scenario whose scores' standard deviation reaches the
@@ -115,6 +152,16 @@ class Settings(BaseSettings):
         if not self.db_secret_arn and self.db_password is not None:
             params["password"] = self.db_password.get_secret_value()
         return make_conninfo("", **params)
+
+    def for_reads(self) -> Settings:
+        """These settings pointed at the read endpoint when one is configured, else
+        themselves: ``Database(settings.for_reads())`` is the reports' and exports'
+        database, the same login, pool and breaker settings."""
+        if self.read_database_url is not None:
+            return self.model_copy(update={"database_url": self.read_database_url})
+        if self.db_read_host and self.database_url is None:
+            return self.model_copy(update={"db_host": self.db_read_host})
+        return self
 
     @property
     def uses_secret(self) -> bool:

@@ -184,7 +184,7 @@ class Database:
     def _retrying(self) -> Retrying:
         # The attempts after the first, for work that is safe to repeat. tenacity
         # is imported here, on the first failure: a cold start that never
-        # retries does not pay for it (about 5 ms).
+        # retries does not pay for importing it.
         from tenacity import (
             Retrying,
             retry_if_exception,
@@ -246,6 +246,23 @@ class Database:
             self._connection() as conn,
             self._scoped(conn, principal),
         ):
+            yield conn
+
+    @contextmanager
+    def streaming(
+        self, principal: Principal | None, *, statement_timeout_ms: int
+    ) -> Iterator[psycopg.Connection]:
+        """The caller's transaction outside pipeline mode, for statements whose
+        results stream (``COPY ... TO STDOUT`` cannot run in a pipeline), with a
+        statement timeout of its own (a long export, not a request's share).
+        Guarded by the breaker like every other use; not retried."""
+        context = self._context(principal) | {"statement_timeout": f"{statement_timeout_ms}ms"}
+        with (
+            self._guarded(principal),
+            self._connection() as conn,
+            conn.transaction(),
+        ):
+            conn.execute(ENTER, context)
             yield conn
 
     @contextmanager

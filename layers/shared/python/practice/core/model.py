@@ -46,7 +46,7 @@ JSON_INTEGER = BeforeValidator(_json_integer)
 class Model(BaseModel):
     """A pydantic model whose validator and serializer are built on first use.
 
-    Building them at import cost every cold start about 15 ms for models most
+    Building them at import made every cold start pay for models most
     invocations never touch (a function imports every model of its routes;
     a request uses two or three). Every member of an answer is always sent, so
     its schema lists each as required (``practice.web.contract``).
