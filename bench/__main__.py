@@ -23,6 +23,7 @@ BENCHMARKS = [
     "tracking",
     "webhooks",
     "mixed",
+    "reporting",
 ]
 
 

@@ -8,6 +8,7 @@
     token    mint a local Clerk-shaped JWT the gateway accepts (make token TOKEN_ARGS=...)
     webhooks list the webhook deliveries, or process one again (--replay ID)
     invoke   run one function on event files, like `sam local invoke` (make invoke INVOKE_ARGS=...)
+    digest   write a manager's weekly digest as HTML (--preview <user>), sending nothing
 
 With DATABASE_URL set every command uses the database it names (created when
 missing); without, database practice_dev on the embedded server under .dev/pgdata.
@@ -297,6 +298,20 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Write the weekly digest ``args.preview`` would get to a file."""
+    from dev.digest import preview
+
+    with _database() as database:
+        out = Path(args.out or f".dev/digest-{args.preview}.html")
+        try:
+            print(preview(database.admin_url, database.app_url, args.preview, out))
+        except LookupError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(
@@ -344,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--database-url", help="the URL the function connects with")
     invoke.add_argument("--no-moto", action="store_true", help="do not start moto for S3/SES")
+    digest = commands.add_parser("digest", help="preview a manager's weekly digest as HTML")
+    digest.add_argument("--preview", required=True, metavar="USER", help="the manager's user id")
+    digest.add_argument("--out", help="the HTML file (.dev/digest-<user>.html)")
     return parser
 
 

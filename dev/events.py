@@ -459,6 +459,46 @@ def _webhooks() -> list[Case]:
 CASES += _webhooks()
 
 
+def report(name: str, status: int, who: dict | None, path: str, **kw: Any) -> Case:
+    """A case of the reports function (a GET of ``/reports/<path>`` unless told)."""
+    method = kw.pop("method", "GET")
+    full = f"/reports/{path}"
+    return Case(name, status, method, full, kw.pop("route", full), who, function="reports", **kw)
+
+
+def refresh(name: str, status: int, who: dict | None, **kw: Any) -> Case:
+    """A case of the refresh function (``POST /reports/refresh`` unless told)."""
+    method, path = kw.pop("method", "POST"), kw.pop("path", "/reports/refresh")
+    route = kw.pop("route", path)
+    if method == "POST":
+        kw.setdefault("body", {})
+    return Case(name, status, method, path, route, who, function="refresh", **kw)
+
+
+CASES += [
+    report("get-assignments-manager", 200, MANAGER, "assignments"),
+    report("get-digest-manager", 200, MANAGER, "digest"),
+    report("get-leaderboard-admin-org", 200, ADMIN, "leaderboard", query={"scope": "org"}),
+    report("get-leaderboard-manager-org", 403, MANAGER, "leaderboard", query={"scope": "org"}),
+    report("get-leaderboard-manager-team", 200, MANAGER, "leaderboard", query={"scope": "team"}),
+    report("get-leaderboard-bad-month", 422, ADMIN, "leaderboard", query={"month": "2026-13"}),
+    report("get-me-no-claims", 401, None, "me"),
+    report("get-me-trainee", 200, TRAINEE, "me"),
+    report("get-org-overview-admin", 200, ADMIN, "org-overview"),
+    report("get-org-overview-manager", 403, MANAGER, "org-overview"),
+    report("get-recent-attempts-admin", 200, ADMIN, "recent-attempts", query={"limit": "5"}),
+    report("get-recent-attempts-trainee", 403, TRAINEE, "recent-attempts"),
+    report("get-scenario-insights-manager", 200, MANAGER, "scenario-insights"),
+    report("get-team-manager", 200, MANAGER, "team"),
+    report("get-team-trainee", 403, TRAINEE, "team"),
+    report("put-digest-manager", 200, MANAGER, "digest", method="PUT", body={"opt_out": False}),
+    refresh("get-run-unknown-admin", 404, ADMIN, method="GET", path="/reports/refresh/runs/999999", route="/reports/refresh/runs/{runId}"),
+    refresh("post-admin", 200, ADMIN),
+    refresh("post-full-admin", 200, ADMIN, body={"full": True}),
+    refresh("post-manager", 403, MANAGER),
+]  # fmt: skip
+
+
 def event_for(case: Case) -> dict[str, Any]:
     """The payload-2.0 event for one case."""
     raw = b""

@@ -148,9 +148,12 @@ def functions(template: dict[str, Any]) -> dict[str, Function]:
                 schedule = event.get("Properties") or {}
                 raw = schedule.get("Input")
                 given = json.loads(raw) if isinstance(raw, str) else None
-                fn.schedules.append(
-                    Schedule(fn, event_name, str(schedule.get("Schedule", "")), given)
-                )
+                expression = schedule.get("Schedule", "")
+                if isinstance(expression, dict) and "Ref" in expression:
+                    # A parameter (RefreshSchedule): its default, as a deploy without overrides.
+                    parameter = (template.get("Parameters") or {}).get(expression["Ref"]) or {}
+                    expression = parameter.get("Default", expression)
+                fn.schedules.append(Schedule(fn, event_name, str(expression), given))
                 continue
             if event.get("Type") != "HttpApi":
                 continue

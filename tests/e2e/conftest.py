@@ -175,9 +175,35 @@ def webhooks_app(attempts_app: ModuleType) -> Iterator[ModuleType]:
     module.db.close()
 
 
+DIGEST_SENDER = "digest@practice.test"
+
+
+@pytest.fixture(scope="session")
+def reports_app(database: MigratedDatabase, moto_url: str) -> Iterator[ModuleType]:
+    """`functions.reports.app`, imported as Lambda would, with SES at moto's server
+    and a verified sender."""
+    os.environ["PRACTICE_SES_ENDPOINT_URL"] = moto_url
+    os.environ["PRACTICE_DIGEST_SENDER"] = DIGEST_SENDER
+    boto3.client("ses", endpoint_url=moto_url).verify_email_identity(EmailAddress=DIGEST_SENDER)
+    from practice.core.config import get_settings
+
+    get_settings.cache_clear()
+    module = importlib.import_module("functions.reports.app")
+    yield module
+    module.db.close()
+
+
 @pytest.fixture(scope="session")
 def webhook_retry_app(webhooks_app: ModuleType) -> Iterator[ModuleType]:
     """`functions.webhook_retry.app`, the retry schedule's function."""
     module = importlib.import_module("functions.webhook_retry.app")
+    yield module
+    module.db.close()
+
+
+@pytest.fixture(scope="session")
+def refresh_app(reports_app: ModuleType) -> Iterator[ModuleType]:
+    """`functions.refresh.app`, imported as Lambda would, against the test stack."""
+    module = importlib.import_module("functions.refresh.app")
     yield module
     module.db.close()

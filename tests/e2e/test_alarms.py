@@ -70,6 +70,16 @@ elif function == "webhooks":
     app.webhooks.receive_vapi = fail
     event = http_event("POST", "/webhooks/vapi", body={"message": {"type": "hang"}})
     print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "refresh":
+    import functions.refresh.app as app
+    app.refresh.run = fail
+    event = http_event("POST", "/reports/refresh", claims=claims, body={})
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
+elif function == "reports":
+    import functions.reports.app as app
+    app.reports.me = fail
+    event = http_event("GET", "/reports/me", claims=claims)
+    print(json.dumps({"answer": app.handler(event, LambdaContext())["statusCode"]}))
 else:
     import importlib
     app = importlib.import_module(f"functions.{function}.app")
@@ -88,6 +98,8 @@ FUNCTIONS = {
     "exports-worker": "ExportsWorkerFunction",
     "webhooks": "WebhooksFunction",
     "webhook_retry": "WebhookRetryFunction",
+    "refresh": "RefreshFunction",
+    "reports": "ReportsFunction",
 }
 
 

@@ -42,6 +42,8 @@ DOCUMENTS = {
     "batch": "/attempts/batch/openapi.json",
     "exports": "/exports/openapi.json",
     "webhooks": "/webhooks/openapi.json",
+    "refresh": "/reports/refresh/openapi.json",
+    "reports": "/reports/openapi.json",
 }
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -19,7 +19,14 @@ from practice.web.params import wire
 from tests.e2e.test_attempts import attempt_event, start
 from tests.support import World, http_event
 
-FUNCTIONS = ("attempts_app", "batch_app", "exports_app", "webhooks_app")
+FUNCTIONS = (
+    "attempts_app",
+    "batch_app",
+    "exports_app",
+    "webhooks_app",
+    "refresh_app",
+    "reports_app",
+)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -339,6 +339,34 @@ scenario_completions_daily  select  yes   yes       yes       yes       hidden
 scenario_completions_daily  insert  no-grant  no-grant  no-grant  no-grant  no-grant
 scenario_completions_daily  update  no-grant  no-grant  no-grant  no-grant  no-grant
 scenario_completions_daily  delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_changes             select  hidden    hidden    hidden    hidden    hidden
+rpt_changes             insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_changes             update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_changes             delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_user_day            select  yes       yes       hidden    yes       hidden
+rpt_user_day            insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_user_day            update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_user_day            delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_user            select  yes       yes       hidden    yes       hidden
+rpt_org_user            insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_user            update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_user            delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_leaderboard_month   select  yes       yes       hidden    yes       hidden
+rpt_leaderboard_month   insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_leaderboard_month   update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_leaderboard_month   delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_day             select  yes       yes       yes       yes       hidden
+rpt_org_day             insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_day             update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_day             delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_overview        select  yes       yes       yes       yes       hidden
+rpt_org_overview        insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_overview        update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_org_overview        delete  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_scenario_insights   select  yes       yes       yes       yes       hidden
+rpt_scenario_insights   insert  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_scenario_insights   update  no-grant  no-grant  no-grant  no-grant  no-grant
+rpt_scenario_insights   delete  no-grant  no-grant  no-grant  no-grant  no-grant
 """
 
 
@@ -375,6 +403,13 @@ SUBJECTS = {
     "exports": "org_id = %(org)s and requested_by = %(trainee)s",
     "dedupe_records": "org_id = %(org)s and user_id = %(trainee)s",
     "scenario_completions_daily": "org_id = %(org)s and scenario_id = %(scenario)s",
+    "rpt_changes": "org_id = %(org)s and user_id = %(trainee)s",
+    "rpt_user_day": "org_id = %(org)s and user_id = %(trainee)s",
+    "rpt_org_user": "org_id = %(org)s and user_id = %(trainee)s",
+    "rpt_leaderboard_month": "org_id = %(org)s and user_id = %(trainee)s",
+    "rpt_org_day": "org_id = %(org)s",
+    "rpt_org_overview": "org_id = %(org)s",
+    "rpt_scenario_insights": "org_id = %(org)s and scenario_id = %(scenario)s",
 }
 # An insert re-creates the subject after deleting it (as the owner, in the same
 # rolled-back transaction), except where other rows hold on to it: there the
@@ -439,6 +474,13 @@ def matrix(database: MigratedDatabase) -> Matrix:
             "insert into dedupe_records (scope, key, org_id, user_id, request_hash, reply,"
             " expires_at) values (%s, 'k1', %s, %s, 'h', '{}', now() + interval '1 day')",
             [f"http:{org}:{trainee}", org, trainee],
+        )
+        # The reporting summaries, and one change logged after the refresh.
+        conn.execute("select refresh_reporting_views('manual', 'test_rls')")
+        conn.execute(
+            "insert into rpt_changes (org_id, user_id, scenario_id, day)"
+            " values (%s, %s, %s, current_date)",
+            [org, trainee, scenario],
         )
     keys = {
         "org": org,

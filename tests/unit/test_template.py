@@ -104,6 +104,29 @@ EXPECTED_EXPORTS_ROUTES = {
     ("GET", "/exports/docs/{asset}", False),
 }
 
+EXPECTED_REFRESH_ROUTES = {
+    ("POST", "/reports/refresh", True),
+    ("GET", "/reports/refresh/runs/{runId}", True),
+    ("GET", "/reports/refresh/openapi.json", False),
+    ("GET", "/reports/refresh/docs", False),
+    ("GET", "/reports/refresh/docs/{asset}", False),
+}
+
+EXPECTED_REPORTS_ROUTES = {
+    ("GET", "/reports/org-overview", True),
+    ("GET", "/reports/leaderboard", True),
+    ("GET", "/reports/team", True),
+    ("GET", "/reports/assignments", True),
+    ("GET", "/reports/scenario-insights", True),
+    ("GET", "/reports/me", True),
+    ("GET", "/reports/recent-attempts", True),
+    ("GET", "/reports/digest", True),
+    ("PUT", "/reports/digest", True),
+    ("GET", "/reports/openapi.json", False),
+    ("GET", "/reports/docs", False),
+    ("GET", "/reports/docs/{asset}", False),
+}
+
 # What CloudFormation hands the transform: pseudo parameters, and list parameters as lists.
 PARAMETER_VALUES: dict[str, Any] = {
     "AWS::Region": "us-east-1",
@@ -209,6 +232,8 @@ def test_only_public_routes_skip_the_authorizer(transformed: dict[str, Any]) -> 
         | EXPECTED_BATCH_ROUTES
         | EXPECTED_EXPORTS_ROUTES
         | EXPECTED_WEBHOOKS_ROUTES
+        | EXPECTED_REFRESH_ROUTES
+        | EXPECTED_REPORTS_ROUTES
     )
     public = {(m, p) for m, p, auth in expected if not auth}
     for key, requirement in security.items():
@@ -301,6 +326,32 @@ def test_webhook_roles_grant_exactly_their_needs(transformed: dict[str, Any]) ->
         "secretsmanager:GetSecretValue": LOGIN_SECRET,
         "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
     }
+
+
+def test_refresh_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
+    assert _granted(transformed, "RefreshFunctionRole") == {
+        "secretsmanager:GetSecretValue": LOGIN_SECRET,
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
+
+
+def test_reports_role_sends_mail_only_from_the_digest_sender(
+    transformed: dict[str, Any],
+) -> None:
+    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${DigestSender}"
+    assert _granted(transformed, "ReportsFunctionRole") == {
+        "secretsmanager:GetSecretValue": LOGIN_SECRET,
+        "ses:SendEmail": {"Fn::Sub": identity},
+        "sqs:SendMessage": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]},
+    }
+    role = transformed["Resources"]["ReportsFunctionRole"]["Properties"]
+    (condition,) = [
+        statement["Condition"]
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Action"] == "ses:SendEmail"
+    ]
+    assert condition == {"StringEquals": {"ses:FromAddress": {"Ref": "DigestSender"}}}
 
 
 def test_attempts_role_grants_exactly_its_needs(transformed: dict[str, Any]) -> None:
@@ -448,6 +499,8 @@ def test_every_code_uri_holds_its_handler_module(template: dict[str, Any]) -> No
         ("BatchFunction", EXPECTED_BATCH_ROUTES),
         ("ExportsFunction", EXPECTED_EXPORTS_ROUTES),
         ("WebhooksFunction", EXPECTED_WEBHOOKS_ROUTES),
+        ("RefreshFunction", EXPECTED_REFRESH_ROUTES),
+        ("ReportsFunction", EXPECTED_REPORTS_ROUTES),
     ],
 )
 def test_function_routes_are_exactly_the_planned_ones(

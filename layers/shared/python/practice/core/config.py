@@ -160,6 +160,23 @@ class Settings(BaseSettings):
     webhook_retry_max_backoff_seconds: int = 3600
     webhook_retry_batch: int = 25
     webhook_stuck_seconds: int = 120
+    # Reporting. Dashboards are cached per container for these seconds (the
+    # overview 5 min, the leaderboard 15 min, scenario insights 1 h, the rest
+    # a minute); a scenario whose scores' standard deviation reaches the
+    # threshold is flagged as high variance (an unclear rubric). A refresh,
+    # scheduled or asked for, may run statements this long (a full rebuild
+    # over a million facts takes seconds).
+    reports_ttl_overview: float = 300.0
+    reports_ttl_leaderboard: float = 900.0
+    reports_ttl_insights: float = 3600.0
+    reports_ttl_default: float = 60.0
+    reports_high_variance_stddev: float = 20.0
+    refresh_statement_timeout_ms: int = 600_000
+    # The weekly digest: the SES sender identity (verified), a local SES
+    # endpoint (moto), and how long "sent this week" is remembered.
+    digest_sender: str = "digest@practice.local"
+    ses_endpoint_url: str | None = None
+    digest_dedupe_ttl_seconds: int = Field(default=8 * 86_400, ge=7 * 86_400)
 
     def conninfo(self) -> str:
         """The libpq connection string, escaped so any password character works.

@@ -360,8 +360,9 @@ class Database:
             # would build a Column object per column on every call.
             returned = cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
             rows = cur.fetchall() if returned else []
-        org_id = principal.org_id if principal is not None else None
-        self.timings.record(org_id, sql, time.perf_counter() - started, len(rows))
+        if isinstance(sql, str):  # a composed statement is built per call: no one statement
+            org_id = principal.org_id if principal is not None else None
+            self.timings.record(org_id, sql, time.perf_counter() - started, len(rows))
         return rows
 
     def stats(self) -> dict[str, Any]:

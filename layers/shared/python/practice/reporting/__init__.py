@@ -1,0 +1,2 @@
+"""Reporting: the incremental refresh of the warehouse summaries, the dashboards
+over them, and the weekly manager digest."""
