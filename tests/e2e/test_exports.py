@@ -10,7 +10,6 @@ import csv
 import io
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -622,30 +621,53 @@ def test_a_queue_that_cannot_be_reached_fails_the_request_and_leaves_nothing(
     assert stack.receive() == []
 
 
-def test_a_message_that_comes_before_its_row_waits_for_it(
-    stack: Stack, data: World, database: MigratedDatabase
+def _insert_export(database: MigratedDatabase, export_id: uuid.UUID, user: Any) -> None:
+    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into exports (id, org_id, requested_by, requester_role, kind, filters)"
+            " values (%s, %s, %s, 'trainee', 'attempts', %s)",
+            [export_id, user.org_id, user.user_id, Jsonb(march()["filters"])],
+        )
+
+
+def _commit_after_claims(
+    worker: Any, monkeypatch: pytest.MonkeyPatch, commit: Callable[[], None], claims: int
 ) -> None:
-    """The request sends before it commits: the worker waits a moment for the row."""
+    """The request's commit lands right after the worker's ``claims``-th claim found
+    nothing: the order a message sent just before its commit can take."""
+    query, seen = worker.db.query, [0]
+
+    def query_then_commit(principal: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        rows = query(principal, sql, *args, **kwargs)
+        if "export_claim" in sql:
+            seen[0] += 1
+            if seen[0] == claims:
+                commit()
+        return rows
+
+    monkeypatch.setattr(worker.db, "query", query_then_commit)
+
+
+@pytest.mark.parametrize("claims_before_commit", [1, 3])
+def test_a_message_that_comes_before_its_row_is_run_once_the_row_commits(
+    stack: Stack,
+    data: World,
+    database: MigratedDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    claims_before_commit: int,
+) -> None:
+    """The request sends before it commits: the worker claims the row as soon as it is
+    there, even when it lands between a failed claim and the look that follows."""
     user = data.users["trainee_a1"]
     worker = stack.module.export_worker
     export_id = uuid.uuid4()
     worker.settings = stack.settings.model_copy(update={"export_missing_row_wait_seconds": 5.0})
-
-    def commit_later() -> None:
-        time.sleep(0.5)
-        with psycopg.connect(database.admin_url, autocommit=True) as conn:
-            conn.execute(
-                "insert into exports (id, org_id, requested_by, requester_role, kind, filters)"
-                " values (%s, %s, %s, 'trainee', 'attempts', %s)",
-                [export_id, user.org_id, user.user_id, Jsonb(march()["filters"])],
-            )
-
-    late = threading.Thread(target=commit_later)
-    late.start()
+    _commit_after_claims(
+        worker, monkeypatch, lambda: _insert_export(database, export_id, user), claims_before_commit
+    )
     try:
         outcome = worker.run(export_id, user.org_id)
     finally:
-        late.join()
         worker.settings = stack.settings
     assert outcome.status == "succeeded"
     assert _state(database, str(export_id))[0] == "succeeded"

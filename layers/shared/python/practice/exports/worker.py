@@ -123,8 +123,11 @@ class ExportWorker:
             claimed = self.db.query(system, _CLAIM, params, idempotent=False)
             if claimed or waited >= self.settings.export_missing_row_wait_seconds:
                 return claimed
-            if self.db.query(system, _STATE, {"id": export_id}):
+            state = self.db.query(system, _STATE, {"id": export_id})
+            if state and state[0]["status"] != "pending":
                 return claimed  # there, and not ours to run
+            if state:
+                continue  # committed between the claim and this look: claim it now
             time.sleep(pause)
             waited, pause = waited + pause, min(pause * 2, 1.0)
 
