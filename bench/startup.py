@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     """Measure and print the cold-start figures."""
     parser = argparse.ArgumentParser(prog="python -m bench startup")
     parser.add_argument("--runs", type=int, default=RUNS, help="fresh processes per function")
-    runs_wanted = parser.parse_args(argv or []).runs
+    parser.add_argument("--only", default="", help="these functions (comma-separated), not all")
+    args = parser.parse_args(argv or [])
+    runs_wanted = args.runs
+    functions = [f for f in FUNCTIONS if not args.only or f in args.only.split(",")]
     with ExitStack() as stack:
         db = stack.enter_context(bench_database())
         use_function_environment(db.app_url)
@@ -149,11 +152,11 @@ def main(argv: list[str] | None = None) -> None:
         # Round-robin: each round imports the bare stack and every function once,
         # so a drift of the host lands on all of them alike.
         runs: dict[str, list[dict[str, float]]] = {"bare": []} | {
-            f"{function}{kind}": [] for function in FUNCTIONS for kind in ("", " uncompiled")
+            f"{function}{kind}": [] for function in functions for kind in ("", " uncompiled")
         }
         for _ in range(runs_wanted):
             runs["bare"].append(_run(_BARE, env=env))
-            for function in FUNCTIONS:
+            for function in functions:
                 probe = _probe(function)
                 module = f"functions.{function}.app"
                 cold = _run(_COLD, module, probe, env=env)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         bare = figures["bare"]["import_ms"]
         rows = []
-        for function in FUNCTIONS:
+        for function in functions:
             probe = _probe(function)
             imported, first = figures[function]["import_ms"], figures[function]["first_ms"]
             rows.append(
