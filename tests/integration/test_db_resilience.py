@@ -273,3 +273,25 @@ def test_under_snapstart_the_pool_opens_on_the_first_request(
         assert not restored.pool.closed
     finally:
         restored.close()
+
+
+def test_a_stream_whose_protocol_broke_is_a_lost_connection_and_its_connection_goes(
+    db: Database,
+) -> None:
+    """Behind PgBouncer, a server killed at the end of a COPY left the client reading
+    two results for its COMMIT (psycopg's InternalError, no SQLSTATE): that is the
+    connection lost, answered as the database unreachable, and the connection is not
+    handed to the next caller."""
+    import psycopg
+
+    used: list[psycopg.Connection] = []
+
+    def stream_then_lose_track() -> None:
+        with db.streaming(None, statement_timeout_ms=5_000) as conn:
+            used.append(conn)
+            raise psycopg.InternalError("received 2 results from command 'COMMIT'")
+
+    with pytest.raises(Unavailable):
+        stream_then_lose_track()
+    assert used[0].closed
+    assert db.query(None, "select 1 as one") == [{"one": 1}]

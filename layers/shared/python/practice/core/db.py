@@ -262,13 +262,20 @@ class Database:
         statement timeout of its own (a long export, not a request's share).
         Guarded by the breaker like every other use; not retried."""
         context = self._context(principal) | {"statement_timeout": f"{statement_timeout_ms}ms"}
-        with (
-            self._guarded(principal),
-            self._connection() as conn,
-            conn.transaction(),
-        ):
-            conn.execute(ENTER, context)
-            yield conn
+        with self._guarded(principal), self._connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(ENTER, context)
+                    yield conn
+            except psycopg.InternalError as exc:
+                if exc.sqlstate is not None:
+                    raise
+                # The client lost track of the protocol: behind a pooler, a server
+                # that went away mid-stream can leave extra results where the
+                # COMMIT's answer should be. The connection is unusable; its server
+                # is gone.
+                conn.close()
+                raise psycopg.OperationalError("the connection to the database was lost") from exc
 
     @contextmanager
     def _guarded(self, principal: Principal | None) -> Iterator[None]:
