@@ -673,6 +673,34 @@ def test_a_message_that_comes_before_its_row_is_run_once_the_row_commits(
     assert _state(database, str(export_id))[0] == "succeeded"
 
 
+def test_a_pending_row_that_cannot_be_claimed_is_given_up_within_the_wait(
+    stack: Stack, data: World, database: MigratedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row that stays pending but never claims (whatever the reason) is waited for
+    within the same bound as a missing one, never in a busy loop."""
+    user = data.users["trainee_a1"]
+    worker = stack.module.export_worker
+    export_id = uuid.uuid4()
+    _insert_export(database, export_id, user)
+    query, claims = worker.db.query, [0]
+
+    def claim_nothing(principal: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if "export_claim" in sql:
+            claims[0] += 1
+            return []
+        return query(principal, sql, *args, **kwargs)
+
+    monkeypatch.setattr(worker.db, "query", claim_nothing)
+    worker.settings = stack.settings.model_copy(update={"export_missing_row_wait_seconds": 0.3})
+    try:
+        outcome = worker.run(export_id, user.org_id)
+    finally:
+        worker.settings = stack.settings
+    assert outcome.status == "skipped"
+    assert claims[0] <= 10
+    assert _state(database, str(export_id))[0] == "pending"
+
+
 def test_an_invocation_running_out_of_time_fails_the_export_and_leaves_nothing(
     stack: Stack, big: World, database: MigratedDatabase
 ) -> None:

@@ -118,7 +118,7 @@ class ExportWorker:
         # come first. It is worth waiting a moment here rather than a whole
         # visibility timeout (an hour and a half) for the redelivery.
         params = {"id": export_id, "lease": self.settings.export_lease_seconds}
-        waited, pause = 0.0, 0.05
+        waited, pause, seen_pending = 0.0, 0.05, False
         while True:
             claimed = self.db.query(system, _CLAIM, params, idempotent=False)
             if claimed or waited >= self.settings.export_missing_row_wait_seconds:
@@ -126,8 +126,11 @@ class ExportWorker:
             state = self.db.query(system, _STATE, {"id": export_id})
             if state and state[0]["status"] != "pending":
                 return claimed  # there, and not ours to run
-            if state:
-                continue  # committed between the claim and this look: claim it now
+            if state and not seen_pending:
+                # Committed between the claim and this look: claim it now (once at
+                # once; after that, within the same bounded wait).
+                seen_pending = True
+                continue
             time.sleep(pause)
             waited, pause = waited + pause, min(pause * 2, 1.0)
 
