@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -106,6 +107,23 @@ def _warm_up(run: Any, make: dict, fresh: Any, attempts: Any, batch: Any) -> Non
         run(attempts, make["single"]("PATCH", warm[1], "save", body))
 
 
+def seeded_functions(db: Any, attempts: int) -> tuple[dict[str, Any], ModuleType, ModuleType]:
+    """Seed ``attempts`` of demo data, point the attempts and batch functions at the
+    database and wait for their pools: the people to act as, and both modules."""
+    from dev import seed
+
+    print(f"seeding {attempts:,} attempts …", file=sys.stderr)
+    seed.load_demo_data(db.admin_url, attempts=attempts, progress=False)
+    people = _pick_people(db.admin_url)
+    use_function_environment(db.app_url)
+    from functions.attempts import app as attempts_app
+    from functions.batch import app as batch_app
+
+    attempts_app.db.pool.wait(timeout=10)
+    batch_app.db.pool.wait(timeout=10)
+    return people, attempts_app, batch_app
+
+
 def main(argv: list[str] | None = None) -> None:
     """Seed, warm up, measure and print."""
     parser = argparse.ArgumentParser(prog="python -m bench batch")
@@ -114,18 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv if argv is not None else [])
     rounds = args.rounds
     with bench_database("practice_bench_batch") as db:
-        from dev import seed
-
-        print(f"seeding {args.attempts:,} attempts …", file=sys.stderr)
-        seed.load_demo_data(db.admin_url, attempts=args.attempts, progress=False)
-        people = _pick_people(db.admin_url)
-        use_function_environment(db.app_url)
+        people, attempts_app, batch_app = seeded_functions(db, args.attempts)
         from dev.invoke import LambdaContext
-        from functions.attempts import app as attempts_app
-        from functions.batch import app as batch_app
 
-        attempts_app.db.pool.wait(timeout=10)
-        batch_app.db.pool.wait(timeout=10)
         make = _events(people)
 
         def fresh() -> list[uuid.UUID]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 
-from bench.attempts import _claims, _pick_people
-from bench.batch import SET_CONTEXT, RunCounter, _events
-from bench.common import bench_database, p50_p99, print_table, timed, use_function_environment
+from bench.attempts import _claims
+from bench.batch import SET_CONTEXT, RunCounter, _events, seeded_functions
+from bench.common import bench_database, p50_p99, print_table, timed
 
 ITEMS = 100
 KINDS = ("state", "info", "stats")
@@ -48,20 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv if argv is not None else [])
     rounds = args.rounds
     with bench_database("practice_bench_mixed") as db:
-        from dev import seed
-
-        print(f"seeding {args.attempts:,} attempts …", file=sys.stderr)
-        seed.load_demo_data(db.admin_url, attempts=args.attempts, progress=False)
-        people = _pick_people(db.admin_url)
-        use_function_environment(db.app_url)
+        people, attempts_app, batch_app = seeded_functions(db, args.attempts)
         from dev.invoke import LambdaContext
-        from functions.attempts import app as attempts_app
-        from functions.batch import app as batch_app
         from practice.attempts.service import MIXED_READS
         from tests.support import http_event
 
-        attempts_app.db.pool.wait(timeout=10)
-        batch_app.db.pool.wait(timeout=10)
         make = _events(people)
 
         def run(handler: Any, event: dict) -> None:
