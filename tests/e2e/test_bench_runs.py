@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL_RUNS = [
     ("attempts", ["300", "--calls", "20", "--blocks", "2"], "honest floor"),
     ("save_scaling", ["--small", "300", "--large", "1200", "--calls", "20"], "vs the small org"),
+    ("reporting", ["3000", "--calls", "5"], "plain REFRESH"),
 ]
 
 
