@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
+
 from practice.core.cache import MISSING, TenantCache
 from practice.core.config import Settings
 from practice.core.db import Database
@@ -45,6 +47,7 @@ from practice.reporting.models import (
 )
 
 REFRESHED_AT = "select reports_refreshed_at() as refreshed_at"
+DAY_COUNTS = TypeAdapter(list[DayCount])
 
 OVERVIEW = """
 select o.active_users, o.total_attempts, o.avg_score, o.last_activity,
@@ -144,22 +147,34 @@ select a.id as assignment_id, a.scenario_id, s.title, a.due_at, a.required
  order by a.due_at nulls last, a.id
  limit 20
 """
-RECENT = (
-    ATTEMPT_LINE
-    + """
- where f.org_id = (select practice_org())
-   and """
-    + _of_team("f.user_id")
-    + """
-   and (%(from)s::timestamptz is null or f.started_at >= %(from)s)
-   and (%(to)s::timestamptz is null or f.started_at < %(to)s)
-   and (%(scenario)s::uuid is null or f.scenario_id = %(scenario)s)
-   and (%(after_at)s::timestamptz is null
-        or (f.started_at, f.attempt_id) < (%(after_at)s, %(after_id)s::uuid))
- order by f.started_at desc, f.attempt_id desc
- limit %(limit)s
-"""
-)
+# Recent attempts: only the filters the caller set, so the statement's cached
+# generic plan (the pool prepares it) walks idx_fact_attempts_org_started
+# newest first and stops at the page; "(%(x)s is null or ...)" catch-alls made
+# the planner think one row matched and sort the org's every fact.
+RECENT_FILTERS = {
+    "manager": "f.user_id in (select m.user_id from org_members m"
+    " where m.org_id = (select practice_org()) and m.manager_user_id = %(manager)s"
+    " and m.deleted_at is null)",
+    "from": "f.started_at >= %(from)s",
+    "to": "f.started_at < %(to)s",
+    "scenario": "f.scenario_id = %(scenario)s",
+    "after_at": "(f.started_at, f.attempt_id) < (%(after_at)s, %(after_id)s::uuid)",
+}
+
+
+def recent_statement(filters: dict[str, Any]) -> str:
+    """The recent-attempts page over the filters that are set (their names only
+    shape the text; every value stays a parameter)."""
+    conditions = ["f.org_id = (select practice_org())"]
+    conditions += [sql for name, sql in RECENT_FILTERS.items() if filters.get(name) is not None]
+    return (
+        ATTEMPT_LINE
+        + " where "
+        + "\n   and ".join(conditions)
+        + "\n order by f.started_at desc, f.attempt_id desc\n limit %(limit)s"
+    )
+
+
 MY_DIGEST = """
 select digest_opt_out as opt_out from org_members
  where org_id = (select practice_org()) and user_id = (select practice_user())
@@ -277,7 +292,7 @@ class ReportService:
             attempts_this_month=row.get("attempts_this_month") or 0,
             trend_30_days=trend,
             top_scenarios=[TopScenario.model_validate(t) for t in top],
-            heatmap_365_days=[DayCount(day=d, attempts=n) for d, n in sorted(days.items())],
+            heatmap_365_days=DAY_COUNTS.validate_python(org_days),  # in day order, one call
         )
 
     # -- leaderboard -------------------------------------------------------------
@@ -508,21 +523,16 @@ class ReportService:
         principal.require(Role.ADMIN, Role.MANAGER)
         manager = principal.user_id if principal.role is Role.MANAGER else None
         after_at, after_id = decode_cursor(cursor) if cursor else (None, None)
-        refreshed, (rows,) = self._reads(
-            principal,
-            (
-                RECENT,
-                {
-                    "manager": manager,
-                    "from": since,
-                    "to": until,
-                    "scenario": scenario_id,
-                    "after_at": after_at,
-                    "after_id": after_id,
-                    "limit": limit + 1,
-                },
-            ),
-        )
+        filters = {
+            "manager": manager,
+            "from": since,
+            "to": until,
+            "scenario": scenario_id,
+            "after_at": after_at,
+            "after_id": after_id,
+            "limit": limit + 1,
+        }
+        refreshed, (rows,) = self._reads(principal, (recent_statement(filters), filters))
         page = [AttemptLine.model_validate(r) for r in rows[:limit]]
         more = len(rows) > limit
         return RecentAttempts(
