@@ -8,8 +8,9 @@ normalization (parsed, then written compactly).
 Over crafted attempts: instants with and without microseconds, in UTC and in
 two other session time zones; whole, fractional, long and tiny scores, and
 none; documents with nested values, escapes and non-ASCII text, JSON null and
-none; the keyset pages and the scenario filter. A document that is not an
-object is refused, as the model refused it.
+none; the keyset pages and the scenario filter. Each page also validates
+against the contract's schema of the answer. A document that is not an object
+is refused, as the model refused it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
 
 from practice.core.cache import TenantCache
 from practice.core.config import Settings
@@ -33,6 +36,7 @@ from practice.core.identity import Principal, Role
 from practice.core.keyset import instant_cursor, next_cursor, read_instant
 from practice.tracking.models import AttemptHistory, HistoryAttempt, HistoryPage
 from practice.tracking.service import TrackingService
+from practice.web.contract import ContractSchema
 from tests.conftest import MigratedDatabase
 from tests.support import User, World, build_world
 
@@ -78,6 +82,12 @@ TEXTS = [
     "Ünïcödé — 日本語 🎯",
 ]
 MICROSECONDS = [0, 500000, 120000, 1, 999999, 123456]
+# What the contract promises of the answer: the model's schema as the contract
+# generates it (practice.web.contract).
+CONTRACT = Draft202012Validator(
+    TypeAdapter(AttemptHistory).json_schema(mode="serialization", schema_generator=ContractSchema),
+    format_checker=FormatChecker(),
+)
 
 
 def insert(conn: psycopg.Connection, user: User, scenario: uuid.UUID, **values: Any) -> None:
@@ -200,7 +210,8 @@ def test_every_page_is_the_document_the_model_rendered(
         assert isinstance(page, HistoryPage)
         expected = as_before(db, principal, scenario, limit, cursor)
         assert normal(page.body) == normal(expected)
-        # The body is a document of the model the route declares.
+        # The body is a document of the model the route declares, as the contract says.
+        CONTRACT.validate(json.loads(page.body))
         assert AttemptHistory.model_validate_json(page.body).next_cursor == page.next_cursor
         pages += 1
         seen += page.attempt_count
