@@ -5,7 +5,9 @@ handler, the member's cache entry dropped before every call (the drop, a few
 microseconds, is inside the timing), beside the same SQL function sent by a raw
 psycopg connection as the app role with its context (practice_enter) in one
 pipeline, alternating in blocks over the same calls. A cache hit through the
-handler is printed too.
+handler is printed too, and, beside the history page, 0021's row function sent
+raw (the page's floor before 0029 rendered it in SQL; its rows' documents are
+decoded by psycopg, as the service decoded them then).
 
 The member is the trainee with the most completed attempts of the largest org
 (a heavy history, not a typical one), on the scenario they practised most.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,6 +81,13 @@ def _statements(who: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         "improvement": (IMPROVEMENT, base | {"scenario_id": who["scenario"], "days_back": 90}),
         "comparison": (COMPARISON, base | {"scenario_id": who["scenario"]}),
     }
+
+
+# 0021's history function, as the service sent it before 0029.
+ROWS_0021 = (
+    "select * from get_user_scenario_attempts(%(org_id)s, %(member)s, %(scenario_id)s,"
+    " %(limit)s, %(before_at)s, %(before_id)s)"
+)
 
 
 def _events(who: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -156,7 +166,9 @@ def _raw_calls(app_url: str, who: dict[str, Any]) -> Iterator[dict[str, Callable
 
             return one
 
-        yield {name: caller(*statement) for name, statement in _statements(who).items()}
+        statements = _statements(who)
+        statements["attempts-0021"] = (ROWS_0021, statements["attempts"][1])
+        yield {name: caller(*statement) for name, statement in statements.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,16 +190,21 @@ def main(argv: list[str] | None = None) -> None:
         ours = _handler_calls(who, miss=True)
         hits = _handler_calls(who, miss=False)
         rows = []
+        old_floor = ""
+        load = [os.getloadavg()[0]]
         with _raw_calls(db.app_url, who) as raw:
             for name in ROUTES:
-                for way in (ours[name], raw[name], hits[name]):  # warm up
+                ways = {"ours": ours[name], "raw": raw[name], "hit": hits[name]}
+                if name == "attempts":
+                    ways["0021"] = raw["attempts-0021"]
+                for way in ways.values():  # warm up
                     for i in range(20):
                         way(i)
-                samples = alternating(
-                    {"ours": ours[name], "raw": raw[name], "hit": hits[name]},
-                    args.calls,
-                    args.blocks,
-                )
+                samples = alternating(ways, args.calls, args.blocks)
+                load.append(os.getloadavg()[0])
+                if "0021" in samples:
+                    f50, f99 = p50_p99(samples["0021"])
+                    old_floor = f"{f50:.3f} / {f99:.3f} ms"
                 (o50, o99), (r50, r99) = p50_p99(samples["ours"]), p50_p99(samples["raw"])
                 h50, _ = p50_p99(samples["hit"])
                 rows.append(
@@ -213,6 +230,10 @@ def main(argv: list[str] | None = None) -> None:
         f" ({who['scenarios']} scenarios); {args.calls:,} calls each"
     )
     print_table(title, rows, header)
+    print(
+        f"attempts: 0021's row function raw (the floor before 0029), same run: {old_floor}."
+        f" Load average (1 min) while measuring: {min(load):.2f} to {max(load):.2f}."
+    )
     print(
         "baseline: the same SQL function the handler sends, as the app role with its context"
         " (practice_enter) in one pipeline on a raw psycopg connection; seed 000 promises"

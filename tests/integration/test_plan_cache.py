@@ -4,7 +4,9 @@ transaction mode cannot keep): PL/pgSQL caches their plans in the backend, 0015
 makes it use them, 0016 keeps an update that completes nothing from running the
 warehouse's completion pipeline, and 0017 makes that pipeline PL/pgSQL, so a
 submit that completes an attempt plans nothing more (servers before 18 planned
-a SQL-language function on every call).
+a SQL-language function on every call). The same holds for the five tracking
+functions (0021, and 0029's history page), whether the answer is read from
+them (a cache miss) or only the member rule is asked again (a cache hit).
 
 The evidence is the server's own count: with ``log_planner_stats`` on, every
 planning sends a ``PLANNER STATISTICS`` message to a client that asks for log
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
@@ -31,6 +34,8 @@ from practice.core.cache import TenantCache
 from practice.core.config import Settings
 from practice.core.db import Database
 from practice.core.identity import Principal, Role
+from practice.core.keyset import instant_cursor
+from practice.tracking.service import TrackingService
 from tests.conftest import MigratedDatabase
 
 ATTEMPTS = 10_000
@@ -124,6 +129,45 @@ def test_each_hot_statement_is_planned_once_per_connection(
     for _ in range(REQUESTS):
         counted = one_attempt()
         assert {name: counted[name] for name in expected} == expected
+
+    with planner.db.pool.connection() as conn:
+        assert conn.execute("select count(*) as n from pg_prepared_statements").fetchone()["n"] == 0
+
+
+def test_each_tracking_function_is_planned_once_per_connection(
+    planner: Planner, seeded: MigratedDatabase
+) -> None:
+    principal, scenario = _demo_trainee(seeded.admin_url)
+    cache = TenantCache()
+    service = TrackingService(planner.db, cache, Settings())
+    # Any cursor makes the history read its keyset condition (the plan is generic).
+    cursor = instant_cursor(datetime.now(UTC), UUID(int=2**128 - 1))
+    reads: dict[str, Callable[[], object]] = {
+        "history": lambda: service.history(principal, "me", None, 50, None),
+        "history-scenario": lambda: service.history(principal, "me", scenario, 50, None),
+        "history-next-page": lambda: service.history(principal, "me", None, 50, cursor),
+        "best": lambda: service.best(principal, "me"),
+        "improvement": lambda: service.improvement(principal, "me", scenario, 90),
+        "recent": lambda: service.recent(principal, "me", None, 5),
+        "recent-scenario": lambda: service.recent(principal, "me", scenario, 5),
+        "comparison": lambda: service.comparison(principal, "me", scenario),
+    }
+
+    def miss(read: Callable[[], object]) -> int:
+        cache.clear()  # the function runs, not the cache
+        return planner.count(read)
+
+    def hit(read: Callable[[], object]) -> int:
+        read()  # cached: the next read asks the member rule again, and nothing else
+        return planner.count(read)
+
+    for _ in range(WARM_UP):
+        for read in reads.values():
+            miss(read)
+            hit(read)
+    for _ in range(REQUESTS):
+        assert {name: miss(read) for name, read in reads.items()} == dict.fromkeys(reads, TOP_LEVEL)
+        assert {name: hit(read) for name, read in reads.items()} == dict.fromkeys(reads, TOP_LEVEL)
 
     with planner.db.pool.connection() as conn:
         assert conn.execute("select count(*) as n from pg_prepared_statements").fetchone()["n"] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -53,3 +53,19 @@ class Model(BaseModel):
     """
 
     model_config = ConfigDict(defer_build=True, json_schema_serialization_defaults_required=True)
+
+
+class Rendered:
+    """An answer whose JSON was made where its data lives (PostgreSQL), sent as
+    is: ``body`` is a document of ``model``, the model its route declares (and
+    the contract describes), so it is never parsed and serialized again here.
+
+    What makes ``body`` a true ``model`` document is the SQL that renders it and
+    the test that holds it equal to ``model``'s own rendering of the same rows;
+    ``practice.web.routes.Call.reply`` sends it only for a route declaring
+    ``model``.
+    """
+
+    __slots__ = ()
+    model: ClassVar[type[BaseModel]]
+    body: bytes

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
+from pydantic_core import to_json
 
-from practice.core.model import Document, Model
+from practice.core.model import Document, Model, Rendered
 
 Trend = Literal["improving", "stable", "declining"]
 
@@ -34,6 +36,39 @@ class AttemptHistory(Model):
     user_id: str
     attempts: list[HistoryAttempt]
     next_cursor: str | None = Field(description="the cursor of the next page; null at the end")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage(Rendered):
+    """A page of completed attempts as its ``AttemptHistory`` document, the
+    attempts rendered by PostgreSQL (``get_user_scenario_attempts_page``, 0029):
+    their documents (~46 KB a page of 50) are never decoded into Python objects
+    only to be encoded again."""
+
+    model: ClassVar = AttemptHistory
+
+    user_id: str
+    attempt_count: int
+    next_cursor: str | None
+    body: bytes
+
+    @classmethod
+    def of(
+        cls, user_id: str, attempts: str, attempt_count: int, next_cursor: str | None
+    ) -> HistoryPage:
+        """The page of ``attempts``, a JSON array of ``HistoryAttempt`` documents."""
+        body = b"".join(
+            (
+                b'{"user_id":',
+                to_json(user_id),
+                b',"attempts":',
+                attempts.encode(),
+                b',"next_cursor":',
+                to_json(next_cursor),
+                b"}",
+            )
+        )
+        return cls(user_id, attempt_count, next_cursor, body)
 
 
 class BestAttempt(Model):

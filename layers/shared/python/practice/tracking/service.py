@@ -2,6 +2,10 @@
 functions of sql/migrations/0021 (each SECURITY INVOKER, org-filtered, and
 refusing with SQLSTATE PNSEE a member the caller may not see).
 
+The history page comes back as JSON PostgreSQL made (0029's
+``get_user_scenario_attempts_page``), sent as is (``HistoryPage``): its
+documents are never decoded only to be encoded again.
+
 Reads are cached per container for ``cache_ttl_tracking`` seconds under the
 org, the member, the request and the viewer's scope, tagged with the member
 (``member_tag``) so that an attempt of theirs ending or being scored in this
@@ -18,7 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from pydantic import BaseModel
 
 from practice.attempts.service import member_tag, viewer
 from practice.core.cache import MISSING, TenantCache
@@ -26,13 +29,12 @@ from practice.core.config import Settings
 from practice.core.db import Database
 from practice.core.errors import NotFound
 from practice.core.identity import Principal
-from practice.core.keyset import instant_cursor, next_cursor, read_instant
+from practice.core.keyset import instant_cursor, read_instant
 from practice.tracking.models import (
-    AttemptHistory,
     BestAttempt,
     BestAttempts,
     Comparison,
-    HistoryAttempt,
+    HistoryPage,
     Improvement,
     ImprovementPoint,
     RecentAttempt,
@@ -44,7 +46,7 @@ MEMBER_UNSEEN = "PNSEE"
 ME = "me"
 
 HISTORY = (
-    "select * from get_user_scenario_attempts(%(org_id)s, %(member)s, %(scenario_id)s,"
+    "select * from get_user_scenario_attempts_page(%(org_id)s, %(member)s, %(scenario_id)s,"
     " %(limit)s, %(before_at)s, %(before_id)s)"
 )
 BEST = "select * from get_user_best_attempts(%(org_id)s, %(member)s)"
@@ -90,7 +92,7 @@ class TrackingService:
     def _rows(self, principal: Principal, sql: str, member: str, **values: Any) -> list[dict]:
         return query_member(self.db, principal, sql, member, **values)
 
-    def _cached[R: BaseModel](
+    def _cached[R](
         self, principal: Principal, member: str, request: tuple, load: Callable[[], R]
     ) -> R:
         key = ("tracking", member, *request, viewer(principal))
@@ -112,13 +114,13 @@ class TrackingService:
         scenario_id: UUID | None,
         limit: int,
         cursor: str | None,
-    ) -> AttemptHistory:
+    ) -> HistoryPage:
         """Completed attempts, newest first, a keyset page at a time."""
         member = member_of(principal, user_id)
         after = read_instant(cursor)
 
-        def load() -> AttemptHistory:
-            rows = self._rows(
+        def load() -> HistoryPage:
+            (page,) = self._rows(
                 principal,
                 HISTORY,
                 member,
@@ -127,11 +129,14 @@ class TrackingService:
                 before_at=after[0] if after else None,
                 before_id=after[1] if after else None,
             )
-            attempts = [HistoryAttempt.model_validate(row) for row in rows]
-            keys = [instant_cursor(a.started_at, a.attempt_id) for a in attempts]
-            return AttemptHistory(
-                user_id=member, attempts=attempts, next_cursor=next_cursor(keys, limit)
+            count = page["attempt_count"]
+            # A full page may have more after it: its last attempt is the cursor.
+            following = (
+                instant_cursor(page["last_started_at"], page["last_attempt_id"])
+                if count and count >= limit
+                else None
             )
+            return HistoryPage.of(member, page["attempts"], count, following)
 
         return self._cached(principal, member, ("history", scenario_id, limit, cursor), load)
 

@@ -48,6 +48,7 @@ from starlette.responses import RedirectResponse, Response
 
 from practice.core.errors import Invalid, MethodNotAllowed, UnsupportedMediaType
 from practice.core.identity import Principal
+from practice.core.model import Rendered
 from practice.web.body import parse_json, validate_body
 from practice.web.idempotency import Idempotent, idempotency_key
 from practice.web.params import RouteParams, read_params, wire
@@ -120,9 +121,17 @@ class Call(Generic[P, B]):  # noqa: UP046 (pydantic and FastAPI users read Gener
         result: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """A declared answer: ``result`` (a pydantic model, or None) as JSON."""
+        """A declared answer: ``result`` (a pydantic model, a ``Rendered`` document
+        of the model the route declares for ``status``, or None) as JSON."""
         if result is None:
             return Response(status_code=status, headers=headers)
+        if isinstance(result, Rendered):
+            replies = self.operation.replies
+            if not any(r.status == status and r.model is result.model for r in replies):
+                raise TypeError(
+                    f"{self.operation.name} declares no {status} of {result.model.__name__}"
+                )
+            return Response(result.body, status, headers, media_type="application/json")
         return Response(result.model_dump_json(), status, headers, media_type="application/json")
 
     async def once(self, respond: Callable[[Connection | None], Response]) -> Response:
