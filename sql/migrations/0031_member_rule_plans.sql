@@ -1,4 +1,4 @@
--- 0030: practice_sees_member() (0021) as PL/pgSQL, so a pooled connection plans
+-- 0031: practice_sees_member() (0021) as PL/pgSQL, so a pooled connection plans
 -- its statement once, on every server version.
 --
 -- Why: 0021 wrote it in SQL with a SET clause (search_path), which the planner
