@@ -144,6 +144,10 @@ alter table rpt_user_day add column timed bigint not null default 0;
 comment on column rpt_user_day.timed is 'How many of the attempts have a duration (duration_sum is NULL when none).';
 
 
+-- Who was active this month is then one row per member, not one per member-day.
+alter table rpt_org_user add column last_day date;
+comment on column rpt_org_user.last_day is 'The latest UTC day the member started an attempt that ended.';
+
 alter table rpt_leaderboard_month
     add column score_sum numeric,
     add column timed     bigint not null default 0,
@@ -304,8 +308,8 @@ begin
            from rpt_user_day u
           group by u.org_id, u.day');
 
-    v_n := v_n + rpt_replace('rpt_org_user', array['org_id', 'user_id'], array['days'],
-        'select u.org_id, u.user_id, count(*) as days
+    v_n := v_n + rpt_replace('rpt_org_user', array['org_id', 'user_id'], array['days', 'last_day'],
+        'select u.org_id, u.user_id, count(*) as days, max(u.day) as last_day
            from rpt_user_day u
           group by u.org_id, u.user_id');
 
@@ -450,14 +454,25 @@ begin
     member_delta as (
         select n.org_id, n.user_id,
                sum(case when n.created and n.attempts > 0 then 1
-                        when not n.created and n.attempts = 0 then -1 else 0 end) as days
+                        when not n.created and n.attempts = 0 then -1 else 0 end) as days,
+               max(n.day) filter (where n.created and n.attempts > 0) as added_day,
+               max(n.day) filter (where not n.created and n.attempts = 0) as removed_day
           from day_new n
          group by n.org_id, n.user_id
-        having sum(case when n.created and n.attempts > 0 then 1
-                        when not n.created and n.attempts = 0 then -1 else 0 end) <> 0
+        having bool_or((n.created and n.attempts > 0) or (not n.created and n.attempts = 0))
     ),
     member_new as (
-        select d.org_id, d.user_id, coalesce(t.days, 0) + d.days as days
+        select d.org_id, d.user_id, coalesce(t.days, 0) + d.days as days,
+               -- the latest day: what was added, unless the latest left; then the
+               -- latest of the days that stay (this statement's removals excluded)
+               case when d.removed_day >= t.last_day
+                    then greatest(d.added_day,
+                                  (select max(u.day) from rpt_user_day u
+                                    where u.org_id = d.org_id and u.user_id = d.user_id
+                                      and not exists (select 1 from day_new n
+                                                       where n.org_id = u.org_id and n.user_id = u.user_id
+                                                         and n.day = u.day and n.attempts = 0)))
+                    else greatest(t.last_day, d.added_day) end as last_day
           from member_delta d
           left join rpt_org_user t on t.org_id = d.org_id and t.user_id = d.user_id
     ),
@@ -467,9 +482,9 @@ begin
         returning 1
     ),
     member_written as (
-        insert into rpt_org_user as t (org_id, user_id, days)
-        select org_id, user_id, days from member_new where days > 0
-        on conflict (org_id, user_id) do update set days = excluded.days
+        insert into rpt_org_user as t (org_id, user_id, days, last_day)
+        select org_id, user_id, days, last_day from member_new where days > 0
+        on conflict (org_id, user_id) do update set (days, last_day) = row(excluded.days, excluded.last_day)
         returning 1
     ),
     scenario_delta as (

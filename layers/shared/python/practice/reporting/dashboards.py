@@ -52,8 +52,8 @@ DAY_COUNTS = TypeAdapter(list[DayCount])
 OVERVIEW = """
 select o.active_users, o.total_attempts, o.avg_score, o.last_activity,
        o.attempts_this_week, o.attempts_this_month,
-       (select count(distinct u.user_id) from rpt_user_day u
-         where u.org_id = o.org_id and u.day >= %(month_start)s) as active_users_this_month
+       (select count(*) from rpt_org_user u
+         where u.org_id = o.org_id and u.last_day >= %(month_start)s) as active_users_this_month
   from v_org_overview o
 """
 ORG_DAYS = """
