@@ -51,6 +51,19 @@ alter table rpt_changes
 comment on table rpt_changes is
     'Fact rows a write removed (sign -1) or added (sign +1), with the values the reporting summaries use; consumed by refresh_reporting_views(). Written only by the triggers on fact_scenario_attempts.';
 
+-- The seed's talk percentage of a fact (mv_leaderboard_month averaged it), in
+-- one place for the triggers and the rebuild. Plain SQL without settings, so
+-- the planner inlines it: the rebuild evaluates it per fact.
+create function rpt_talk_percentage(talk_ms integer, listen_ms integer)
+returns double precision
+language sql
+immutable
+parallel safe
+as $$ select talk_ms::float / nullif(talk_ms::bigint + listen_ms, 0) * 100 $$;
+comment on function rpt_talk_percentage(integer, integer) is
+    'The talk share of a fact''s conversation in percent (NULL without talk or listen time), as the seed''s leaderboard defines it.';
+revoke all on function rpt_talk_percentage(integer, integer) from public;
+
 create or replace function trigger_log_fact_changes()
 returns trigger
 language plpgsql
@@ -63,7 +76,7 @@ begin
     insert into rpt_changes (sign, attempt_id, org_id, user_id, scenario_id, day, started_at, ended_at,
                              score, duration_seconds, talk_pct)
     select r.sign, r.attempt_id, r.org_id, r.user_id, r.scenario_id, r.date_key, r.started_at, r.ended_at,
-           r.score, r.duration_seconds, r.talk_ms::float / nullif(r.talk_ms::bigint + r.listen_ms, 0) * 100
+           r.score, r.duration_seconds, rpt_talk_percentage(r.talk_ms, r.listen_ms)
       from (select -1::smallint as sign, o.* from old_facts o
              where not exists (select 1 from new_facts n where n.attempt_id = o.attempt_id
                                   and (n.org_id, n.user_id, n.scenario_id, n.started_at, n.ended_at, n.score,
@@ -99,7 +112,7 @@ begin
     insert into rpt_changes (sign, attempt_id, org_id, user_id, scenario_id, day, started_at, ended_at,
                              score, duration_seconds, talk_pct)
     select 1, n.attempt_id, n.org_id, n.user_id, n.scenario_id, n.date_key, n.started_at, n.ended_at,
-           n.score, n.duration_seconds, n.talk_ms::float / nullif(n.talk_ms::bigint + n.listen_ms, 0) * 100
+           n.score, n.duration_seconds, rpt_talk_percentage(n.talk_ms, n.listen_ms)
       from new_facts n;
     return null;
 end
@@ -114,7 +127,7 @@ begin
     insert into rpt_changes (sign, attempt_id, org_id, user_id, scenario_id, day, started_at, ended_at,
                              score, duration_seconds, talk_pct)
     select -1, o.attempt_id, o.org_id, o.user_id, o.scenario_id, o.date_key, o.started_at, o.ended_at,
-           o.score, o.duration_seconds, o.talk_ms::float / nullif(o.talk_ms::bigint + o.listen_ms, 0) * 100
+           o.score, o.duration_seconds, rpt_talk_percentage(o.talk_ms, o.listen_ms)
       from old_facts o;
     return null;
 end
@@ -286,9 +299,9 @@ begin
                sum(f.score) as lb_score_sum,
                sum(f.duration_seconds) filter (where f.score is not null) as lb_duration,
                count(f.duration_seconds) filter (where f.score is not null) as lb_timed,
-               sum((f.talk_ms::float / nullif(f.talk_ms::bigint + f.listen_ms, 0) * 100)::numeric)
+               sum(rpt_talk_percentage(f.talk_ms, f.listen_ms)::numeric)
                    filter (where f.score is not null) as lb_talk_sum,
-               count(f.talk_ms::float / nullif(f.talk_ms::bigint + f.listen_ms, 0))
+               count(rpt_talk_percentage(f.talk_ms, f.listen_ms))
                    filter (where f.score is not null) as lb_talk_n
           from fact_scenario_attempts f
          where f.ended_at is not null or f.score is not null
