@@ -49,25 +49,8 @@ from practice.reporting.models import (
 REFRESHED_AT = "select reports_refreshed_at() as refreshed_at"
 DAY_COUNTS = TypeAdapter(list[DayCount])
 
-OVERVIEW = """
-select o.active_users, o.total_attempts, o.avg_score, o.last_activity,
-       o.attempts_this_week, o.attempts_this_month,
-       (select count(*) from rpt_org_user u
-         where u.org_id = o.org_id and u.last_day >= %(month_start)s) as active_users_this_month
-  from v_org_overview o
-"""
-ORG_DAYS = """
-select day, attempts from rpt_org_day
- where org_id = (select practice_org()) and day >= %(since)s
- order by day
-"""
-TOP_SCENARIOS = """
-select i.scenario_id, s.title, i.attempt_count as attempts, i.avg_score
-  from v_scenario_insights i
-  left join dim_scenarios s on s.scenario_id = i.scenario_id
- order by i.attempt_count desc, i.scenario_id
- limit %(limit)s
-"""
+# One PL/pgSQL function (0032): its statements' plans stay on the connection.
+OVERVIEW = "select * from reports_org_overview(%(today)s, %(top)s)"
 
 
 # A manager's team: their current direct reports (no manager: no restriction).
@@ -269,30 +252,28 @@ class ReportService:
 
     def _overview(self, principal: Principal) -> OrgOverview:
         today = _today()
-        refreshed, (rows, org_days, top) = self._reads(
-            principal,
-            (OVERVIEW, {"month_start": _month_start(today)}),
-            (ORG_DAYS, {"since": today - timedelta(days=364)}),
-            (TOP_SCENARIOS, {"limit": 5}),
-        )
-        row = rows[0] if rows else {}
-        days = {r["day"]: r["attempts"] for r in org_days}
-        trend = [
-            DayCount(day=d, attempts=days.get(d, 0))
-            for d in (today - timedelta(days=n) for n in range(29, -1, -1))
-        ]
+        refreshed, (rows,) = self._reads(principal, (OVERVIEW, {"today": today, "top": 5}))
+        row = rows[0]
+        days = dict(zip(row["days"] or (), row["day_attempts"] or (), strict=True))
+        heatmap = [{"day": d, "attempts": n} for d, n in days.items()]  # in day order
         return OrgOverview(
             refreshed_at=refreshed,
-            active_users_this_month=row.get("active_users_this_month") or 0,
-            active_users=row.get("active_users") or 0,
-            total_attempts=row.get("total_attempts") or 0,
-            avg_score=_float(row.get("avg_score")),
-            last_activity=row.get("last_activity"),
-            attempts_this_week=row.get("attempts_this_week") or 0,
-            attempts_this_month=row.get("attempts_this_month") or 0,
-            trend_30_days=trend,
-            top_scenarios=[TopScenario.model_validate(t) for t in top],
-            heatmap_365_days=DAY_COUNTS.validate_python(org_days),  # in day order, one call
+            active_users_this_month=row["active_users_this_month"] or 0,
+            active_users=row["active_users"] or 0,
+            total_attempts=row["total_attempts"] or 0,
+            avg_score=_float(row["avg_score"]),
+            last_activity=row["last_activity"],
+            # mv_org_overview's windows: the days started, today and the 6 / 29 before
+            attempts_this_week=sum(n for d, n in days.items() if d > today - timedelta(days=7)),
+            attempts_this_month=sum(n for d, n in days.items() if d > today - timedelta(days=30)),
+            trend_30_days=DAY_COUNTS.validate_python(
+                [
+                    {"day": d, "attempts": days.get(d, 0)}
+                    for d in (today - timedelta(days=n) for n in range(29, -1, -1))
+                ]
+            ),
+            top_scenarios=[TopScenario.model_validate(t) for t in row["top_scenarios"]],
+            heatmap_365_days=DAY_COUNTS.validate_python(heatmap),
         )
 
     # -- leaderboard -------------------------------------------------------------
