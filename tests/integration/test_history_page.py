@@ -29,6 +29,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from dev.postgres import APP_LOGIN, with_user
 from practice.core.cache import TenantCache
 from practice.core.config import Settings
 from practice.core.db import Database
@@ -152,8 +153,11 @@ def world(database: MigratedDatabase) -> World:
 
 @pytest.fixture(scope="module", params=["UTC", "Asia/Kolkata", "America/New_York"])
 def db(request: pytest.FixtureRequest, database: MigratedDatabase) -> Iterator[Database]:
-    """The functions' pool, its sessions in one time zone."""
-    url = make_conninfo(database.app_url, options=f"-c TimeZone={request.param}")
+    """The functions' pool, its sessions in one time zone. Straight to the server
+    as the functions' login: a transaction pooler (the suite's PgBouncer run)
+    refuses the startup parameter that sets a session's time zone."""
+    direct = with_user(database.admin_url, APP_LOGIN)
+    url = make_conninfo(direct, options=f"-c TimeZone={request.param}")
     pool = Database(Settings(database_url=url, db_pool_min=1, db_pool_max=1))
     pool.open()
     try:
