@@ -72,7 +72,7 @@ select gen_random_uuid(), o.id,
        60 + (i %% 900), 1000 + (i %% 50000), 1000 + ((i * 7) %% 50000),
        st.at, st.at + interval '10 minutes'
   from generate_series(%(first)s::bigint, %(last)s::bigint) as i
-  join (select id, row_number() over (order by id) - 1 as n from orgs
+  join (select id, row_number() over (order by clerk_org_id) - 1 as n from orgs
          where clerk_org_id like 'org_bench_%%') o on o.n = i %% %(orgs)s
   cross join lateral (
       select now() - ((i * 7919) %% (%(days)s * 1440)) * interval '1 minute' as at) st
