@@ -19,8 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter
-
 from practice.core.cache import MISSING, TenantCache
 from practice.core.config import Settings
 from practice.core.db import Database
@@ -30,27 +28,37 @@ from practice.reporting.models import (
     AssignmentProgress,
     AssignmentsReport,
     AttemptLine,
-    DayCount,
     DigestSettings,
     Leaderboard,
     LeaderboardRow,
     MonthScore,
     MyReport,
-    OrgOverview,
     OverdueAssignment,
+    OverviewPage,
     RecentAttempts,
+    Refreshed,
     ScenarioInsight,
     ScenarioInsights,
     TeamReport,
-    TopScenario,
     UpcomingAssignment,
 )
 
 REFRESHED_AT = "select reports_refreshed_at() as refreshed_at"
-DAY_COUNTS = TypeAdapter(list[DayCount])
 
-# One PL/pgSQL function (0032): its statements' plans stay on the connection.
-OVERVIEW = "select * from reports_org_overview(%(today)s, %(top)s)"
+# PL/pgSQL functions (0033): their statements' plans stay on the connection,
+# and the two largest answers come shaped as JSON: the overview as the document
+# the route sends, the leaderboard's ranked rows for the model to validate.
+OVERVIEW = "select reports_org_overview_document(%(today)s, %(top)s) as document"
+LEADERBOARD = (
+    "select reports_leaderboard_document(%(month)s, %(previous)s, %(manager)s)::text as document"
+)
+MY_REPORT = "select * from reports_me(%(week_start)s, %(since)s)"
+
+
+class _Board(Refreshed):
+    """reports_leaderboard_document's answer: the ranked rows of a month."""
+
+    rows: list[LeaderboardRow]
 
 
 # A manager's team: their current direct reports (no manager: no restriction).
@@ -62,13 +70,6 @@ def _of_team(column: str) -> str:
     )
 
 
-LEADERBOARD = """
-select l.user_id, d.name, l.month, l.avg_score, l.attempts, l.total_duration,
-       l.avg_talk_percentage
-  from v_leaderboard_month l
-  left join dim_users d on d.org_id = l.org_id and d.user_id = l.user_id
- where l.month = any(%(months)s)
-   and """ + _of_team("l.user_id")
 TEAM_FIGURES = """
 select count(*) as assignments, count(a.completed_at) as completed,
        (select count(*) from org_members m where m.org_id = (select practice_org())
@@ -96,39 +97,11 @@ select i.scenario_id, s.title, i.attempt_count, i.avg_score, i.score_stddev, i.m
   left join dim_scenarios s on s.scenario_id = i.scenario_id
  order by i.attempt_count desc, i.scenario_id
 """
-MY_DAYS = """
-select coalesce(sum(attempts) filter (where day >= %(week_start)s), 0) as attempts_this_week,
-       sum(score_sum) / nullif(sum(scored), 0) as avg_score
-  from rpt_user_day
- where org_id = (select practice_org()) and user_id = (select practice_user())
-"""
-MY_MONTHS = """
-select month, avg_score, attempts from v_leaderboard_month
- where user_id = (select practice_user()) and month >= %(since)s
- order by month
-"""
 ATTEMPT_LINE = """
 select f.attempt_id, f.user_id, f.scenario_id, s.title, f.score, f.duration_seconds,
        f.started_at, f.ended_at
   from fact_scenario_attempts f
   left join dim_scenarios s on s.scenario_id = f.scenario_id
-"""
-MY_ATTEMPTS = (
-    ATTEMPT_LINE
-    + """
- where f.org_id = (select practice_org()) and f.user_id = (select practice_user())
- order by f.started_at desc, f.attempt_id desc
- limit 5
-"""
-)
-UPCOMING = """
-select a.id as assignment_id, a.scenario_id, s.title, a.due_at, a.required
-  from assignments a
-  left join dim_scenarios s on s.scenario_id = a.scenario_id
- where a.org_id = (select practice_org()) and a.assignee_user_id = (select practice_user())
-   and a.completed_at is null and (a.due_at is null or a.due_at >= now())
- order by a.due_at nulls last, a.id
- limit 20
 """
 # Recent attempts: only the filters the caller set, so the statement's cached
 # generic plan (the pool prepares it) walks idx_fact_attempts_org_started
@@ -245,36 +218,14 @@ class ReportService:
 
     # -- org overview ------------------------------------------------------------
 
-    def org_overview(self, principal: Principal) -> OrgOverview:
+    def org_overview(self, principal: Principal) -> OverviewPage:
         principal.require(Role.ADMIN)
         ttl = self.settings.reports_ttl_overview
         return self._cached(principal, ("overview",), ttl, lambda: self._overview(principal))
 
-    def _overview(self, principal: Principal) -> OrgOverview:
-        today = _today()
-        refreshed, (rows,) = self._reads(principal, (OVERVIEW, {"today": today, "top": 5}))
-        row = rows[0]
-        days = dict(zip(row["days"] or (), row["day_attempts"] or (), strict=True))
-        heatmap = [{"day": d, "attempts": n} for d, n in days.items()]  # in day order
-        return OrgOverview(
-            refreshed_at=refreshed,
-            active_users_this_month=row["active_users_this_month"] or 0,
-            active_users=row["active_users"] or 0,
-            total_attempts=row["total_attempts"] or 0,
-            avg_score=_float(row["avg_score"]),
-            last_activity=row["last_activity"],
-            # mv_org_overview's windows: the days started, today and the 6 / 29 before
-            attempts_this_week=sum(n for d, n in days.items() if d > today - timedelta(days=7)),
-            attempts_this_month=sum(n for d, n in days.items() if d > today - timedelta(days=30)),
-            trend_30_days=DAY_COUNTS.validate_python(
-                [
-                    {"day": d, "attempts": days.get(d, 0)}
-                    for d in (today - timedelta(days=n) for n in range(29, -1, -1))
-                ]
-            ),
-            top_scenarios=[TopScenario.model_validate(t) for t in row["top_scenarios"]],
-            heatmap_365_days=DAY_COUNTS.validate_python(heatmap),
-        )
+    def _overview(self, principal: Principal) -> OverviewPage:
+        (row,) = self.db.query(principal, OVERVIEW, {"today": _today(), "top": 5})
+        return OverviewPage(row["document"].encode())
 
     # -- leaderboard -------------------------------------------------------------
 
@@ -304,41 +255,15 @@ class ReportService:
         self, principal: Principal, month: date, scope: str, team: str | None
     ) -> Leaderboard:
         previous = _previous_month(month)
-        months = [_as_instant(month), _as_instant(previous)]
-        refreshed, (rows,) = self._reads(
-            principal, (LEADERBOARD, {"months": months, "manager": team})
-        )
-        current = sorted(
-            (r for r in rows if r["month"].date() == month),
-            key=lambda r: (-(r["avg_score"] or -1), r["user_id"]),
-        )
-        before = {r["user_id"]: r for r in rows if r["month"].date() == previous}
-        ordered = sorted(before.values(), key=lambda r: (-(r["avg_score"] or -1), r["user_id"]))
-        before_ranks = {r["user_id"]: k for r, k in zip(ordered, _ranks(ordered), strict=True)}
-        lines = []
-        for rank, row in zip(_ranks(current), current, strict=True):
-            past = before.get(row["user_id"])
-            avg, past_avg = _float(row["avg_score"]), _float(past and past["avg_score"])
-            lines.append(
-                LeaderboardRow(
-                    rank=rank,
-                    user_id=row["user_id"],
-                    name=row["name"],
-                    avg_score=avg,
-                    attempts=row["attempts"],
-                    total_duration=row["total_duration"],
-                    avg_talk_percentage=row["avg_talk_percentage"],
-                    previous_avg_score=past_avg,
-                    change=None if avg is None or past_avg is None else avg - past_avg,
-                    previous_rank=before_ranks.get(row["user_id"]),
-                )
-            )
+        params = {"month": _as_instant(month), "previous": _as_instant(previous), "manager": team}
+        (row,) = self.db.query(principal, LEADERBOARD, params)
+        board = _Board.model_validate_json(row["document"])
         return Leaderboard(
-            refreshed_at=refreshed,
+            refreshed_at=board.refreshed_at,
             month=month.strftime("%Y-%m"),
             scope=scope,  # type: ignore[arg-type]
             team=team,
-            rows=lines,
+            rows=board.rows,
         )
 
     # -- team ------------------------------------------------------------------
@@ -466,27 +391,17 @@ class ReportService:
     def _me(self, principal: Principal) -> MyReport:
         today = _today()
         since = _month_start(_month_start(today) - timedelta(days=150))
-        refreshed, ((days,), months, attempts, upcoming) = self._reads(
+        refreshed, ((row,),) = self._reads(
             principal,
-            (MY_DAYS, {"week_start": today - timedelta(days=6)}),
-            (MY_MONTHS, {"since": _as_instant(since)}),
-            (MY_ATTEMPTS, None),
-            (UPCOMING, None),
+            (MY_REPORT, {"week_start": today - timedelta(days=6), "since": _as_instant(since)}),
         )
         return MyReport(
             refreshed_at=refreshed,
-            attempts_this_week=days["attempts_this_week"],
-            avg_score=_float(days["avg_score"]),
-            score_trend=[
-                MonthScore(
-                    month=m["month"].strftime("%Y-%m"),
-                    avg_score=_float(m["avg_score"]),
-                    attempts=m["attempts"],
-                )
-                for m in months
-            ],
-            last_attempts=[AttemptLine.model_validate(r) for r in attempts],
-            upcoming_assignments=[UpcomingAssignment.model_validate(r) for r in upcoming],
+            attempts_this_week=row["attempts_this_week"],
+            avg_score=_float(row["avg_score"]),
+            score_trend=[MonthScore.model_validate(m) for m in row["months"]],
+            last_attempts=[AttemptLine.model_validate(a) for a in row["last_attempts"]],
+            upcoming_assignments=[UpcomingAssignment.model_validate(u) for u in row["upcoming"]],
         )
 
     # -- recent attempts ---------------------------------------------------------
@@ -535,12 +450,3 @@ class ReportService:
         if rows[0]["opt_out"] is None:
             raise NotFound("the caller has no membership here")
         return DigestSettings(opt_out=rows[0]["opt_out"])
-
-
-def _ranks(rows: list[dict[str, Any]]) -> list[int]:
-    """Competition ranks (1, 2, 2, 4) of rows sorted by average score."""
-    ranks: list[int] = []
-    for i, row in enumerate(rows):
-        tied = i > 0 and rows[i - 1]["avg_score"] == row["avg_score"]
-        ranks.append(ranks[-1] if tied else i + 1)
-    return ranks

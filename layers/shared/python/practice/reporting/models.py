@@ -3,13 +3,14 @@ digest settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import ConfigDict, Field
 
-from practice.core.model import Model
+from practice.core.model import Model, Rendered
 
 RunStatus = Literal["running", "succeeded", "failed", "skipped"]
 
@@ -80,6 +81,17 @@ class OrgOverview(Refreshed):
     trend_30_days: list[DayCount]
     top_scenarios: list[TopScenario]
     heatmap_365_days: list[DayCount] = Field(description="days with attempts only")
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewPage(Rendered):
+    """The org overview as its ``OrgOverview`` document, rendered by PostgreSQL
+    (``reports_org_overview_document``, 0033): its 395 day objects are never
+    built in Python only to be written again."""
+
+    model: ClassVar = OrgOverview
+
+    body: bytes
 
 
 class LeaderboardRow(Model):
