@@ -140,15 +140,36 @@ comment on function reports_me(date, timestamptz) is
 revoke all on function reports_me(date, timestamptz) from public;
 grant execute on function reports_me(date, timestamptz) to practice_app;
 
--- The leaderboard of p_month (its rows ranked by average score, best first,
--- ties sharing a rank), each row beside the member's p_previous month. The two
--- months are paired by hashing (the board is the caller's rows already): row
--- security hides their sizes, and a nested loop over both would compare every
--- member of one month with every member of the other. Floats print at their
--- shortest exact form (extra_float_digits > 0) whatever the session says, so
--- the document's numbers are the stored doubles.
-create function reports_leaderboard_document(p_month timestamptz, p_previous timestamptz, p_manager text)
-returns json
+-- A double as Python writes float(p_value): the shortest digits that read
+-- back as the same double (extra_float_digits > 0, set by the caller), and a
+-- fraction even when whole; for magnitudes between 1e-4 and 1e15, as 0029's
+-- practice_json_float.
+create function practice_json_double(p_value double precision)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case when p_value = trunc(p_value) then trunc(p_value)::numeric::text || '.0'
+                else p_value::text end
+$$;
+comment on function practice_json_double(double precision) is
+    'A double as the API writes it as a JSON float (5 -> 5.0); shortest digits when the session''s extra_float_digits > 0; for magnitudes between 1e-4 and 1e15.';
+revoke all on function practice_json_double(double precision) from public;
+grant execute on function practice_json_double(double precision) to practice_app;
+
+-- The leaderboard of p_month as the Leaderboard document the route sends,
+-- byte for byte what pydantic writes: its rows ranked by average score, best
+-- first, ties sharing a rank and listed by user id (C order), each beside the
+-- member's p_previous month. The two months are paired by hashing (the board
+-- is the caller's rows already): row security hides their sizes, and a nested
+-- loop over both would compare every member of one month with every member of
+-- the other. Floats print at their shortest exact form whatever the session
+-- says (extra_float_digits).
+create function reports_leaderboard_document(
+    p_month timestamptz, p_previous timestamptz, p_manager text, p_month_text text, p_scope text,
+    p_team text)
+returns text
 language plpgsql
 stable
 security invoker
@@ -158,7 +179,7 @@ set enable_nestloop = off
 set extra_float_digits = 1
 as $$
 declare
-    v_document json;
+    v_rows text;
 begin
     with board as (
         select * from reports_leaderboard(array[p_month, p_previous], p_manager)
@@ -169,23 +190,35 @@ begin
         select b.user_id, b.avg_score, rank() over (order by b.avg_score desc nulls last) as rank
           from board b where b.month = p_previous
     )
-    select json_build_object('refreshed_at', reports_refreshed_at(),
-                             'rows', coalesce(json_agg(r order by r.avg_score desc nulls last,
-                                                                  r.user_id collate "C"), '[]'))
-      into v_document
-      from (select c.rank, c.user_id, c.name, c.avg_score, c.attempts, c.total_duration,
-                   c.avg_talk_percentage, p.avg_score as previous_avg_score,
-                   c.avg_score::float8 - p.avg_score::float8 as change,
-                   p.rank as previous_rank
-              from current_month c
-              left join previous_month p on p.user_id = c.user_id) r;
-    return v_document;
+    select string_agg(
+               '{"rank":' || c.rank
+               || ',"user_id":' || to_json(c.user_id)::text
+               || ',"name":' || coalesce(to_json(c.name)::text, 'null')
+               || ',"avg_score":' || coalesce(practice_json_float(c.avg_score), 'null')
+               || ',"attempts":' || c.attempts
+               || ',"total_duration":' || coalesce(c.total_duration::text, 'null')
+               || ',"avg_talk_percentage":'
+               || coalesce(practice_json_double(c.avg_talk_percentage), 'null')
+               || ',"previous_avg_score":' || coalesce(practice_json_float(p.avg_score), 'null')
+               || ',"change":'
+               || coalesce(practice_json_double(c.avg_score::float8 - p.avg_score::float8), 'null')
+               || ',"previous_rank":' || coalesce(p.rank::text, 'null') || '}',
+               ',' order by c.avg_score desc nulls last, c.user_id collate "C")
+      into v_rows
+      from current_month c
+      left join previous_month p on p.user_id = c.user_id;
+    return '{"refreshed_at":'
+        || coalesce('"' || practice_json_instant(reports_refreshed_at()) || '"', 'null')
+        || ',"month":' || to_json(p_month_text)::text
+        || ',"scope":' || to_json(p_scope)::text
+        || ',"team":' || coalesce(to_json(p_team)::text, 'null')
+        || ',"rows":[' || coalesce(v_rows, '') || ']}';
 end
 $$;
-comment on function reports_leaderboard_document(timestamptz, timestamptz, text) is
-    'SECURITY INVOKER: the leaderboard of the context org (or p_manager''s team) for p_month beside p_previous, ranked, as {refreshed_at, rows}.';
-revoke all on function reports_leaderboard_document(timestamptz, timestamptz, text) from public;
-grant execute on function reports_leaderboard_document(timestamptz, timestamptz, text) to practice_app;
+comment on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) is
+    'SECURITY INVOKER: the leaderboard of the context org (or p_manager''s team) for p_month beside p_previous, as the JSON document of practice.reporting.models.Leaderboard.';
+revoke all on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) from public;
+grant execute on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) to practice_app;
 
 -- The org overview as of p_today (UTC), as the OrgOverview document the route
 -- sends, byte for byte what pydantic writes (practice.reporting.models; 0029's
@@ -269,3 +302,153 @@ comment on function reports_org_overview_document(date, integer) is
     'SECURITY INVOKER: the org overview dashboard of the context org as of p_today (UTC), as the JSON document of practice.reporting.models.OrgOverview.';
 revoke all on function reports_org_overview_document(date, integer) from public;
 grant execute on function reports_org_overview_document(date, integer) to practice_app;
+
+-- The team report's two reads, as PL/pgSQL with generic plans too: every
+-- team's average over [p_from, p_to), ranked (0027's definer function, the
+-- same statement), and the manager's team: its members and their assignments,
+-- reached member by member.
+create or replace function reports_team_ranks(p_from date, p_to date)
+returns table (manager_user_id text, members bigint, scored bigint, avg_score numeric, rank bigint)
+language plpgsql
+stable
+security definer
+set search_path = public, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+begin
+    return query
+    with teams as (
+        select m.manager_user_id, m.user_id
+          from org_members m
+         where m.org_id = (select practice_org())
+           and m.manager_user_id is not null
+           and m.deleted_at is null
+           and (select practice_role()) in ('admin', 'manager', 'system')
+    ), figures as (
+        select t.manager_user_id, count(distinct t.user_id) as members,
+               coalesce(sum(u.scored), 0)::bigint as scored,
+               sum(u.score_sum) / nullif(sum(u.scored), 0) as avg_score
+          from teams t
+          left join rpt_user_day u
+                 on u.org_id = (select practice_org()) and u.user_id = t.user_id
+                and u.day >= p_from and u.day < p_to
+         group by t.manager_user_id
+    )
+    select f.manager_user_id, f.members, f.scored, f.avg_score,
+           rank() over (order by f.avg_score desc nulls last)
+      from figures f;
+end
+$$;
+
+create function reports_team_figures(p_manager text)
+returns table (assignments bigint, completed bigint, members bigint)
+language plpgsql
+stable
+security invoker
+set search_path = public, pg_temp
+set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+#variable_conflict use_column
+declare
+    v_org uuid := practice_org();
+begin
+    return query
+    select count(*), count(a.completed_at),
+           (select count(*) from org_members m
+             where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null)
+      from org_members m
+      join assignments a on a.org_id = m.org_id and a.assignee_user_id = m.user_id
+     where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null;
+end
+$$;
+comment on function reports_team_figures(text) is
+    'SECURITY INVOKER: p_manager''s team in the context org: how many assignments its members have, how many are done, how many members.';
+revoke all on function reports_team_figures(text) from public;
+grant execute on function reports_team_figures(text) to practice_app;
+
+-- The scenario insights of the context org, most attempted first.
+create function reports_scenario_insights()
+returns table (
+    scenario_id    uuid,
+    title          text,
+    attempt_count  bigint,
+    avg_score      numeric,
+    score_stddev   numeric,
+    median_score   double precision,
+    avg_duration   numeric,
+    last_attempted timestamptz
+)
+language plpgsql
+stable
+security invoker
+set search_path = public, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+declare
+    v_org uuid := practice_org();
+begin
+    return query
+    select i.scenario_id, s.title, i.attempt_count, i.avg_score, i.score_stddev, i.median_score,
+           i.avg_duration, i.last_attempted
+      from rpt_scenario_insights i
+      left join dim_scenarios s on s.scenario_id = i.scenario_id
+     where i.org_id = v_org
+     order by i.attempt_count desc, i.scenario_id;
+end
+$$;
+comment on function reports_scenario_insights() is
+    'SECURITY INVOKER: mv_scenario_insights of the context org with each scenario''s title, most attempted first.';
+revoke all on function reports_scenario_insights() from public;
+grant execute on function reports_scenario_insights() to practice_app;
+
+-- The assignments of the context org (p_manager null) or of p_manager's team,
+-- due first (5,000 at most); a team's are reached member by member.
+create function reports_assignments(p_manager text)
+returns table (
+    id               uuid,
+    scenario_id      uuid,
+    title            text,
+    assignee_user_id text,
+    due_at           timestamptz,
+    required         boolean,
+    completed_at     timestamptz
+)
+language plpgsql
+stable
+security invoker
+set search_path = public, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+declare
+    v_org uuid := practice_org();
+begin
+    if p_manager is null then
+        return query
+        select a.id, a.scenario_id, s.title, a.assignee_user_id, a.due_at, a.required, a.completed_at
+          from assignments a
+          left join dim_scenarios s on s.scenario_id = a.scenario_id
+         where a.org_id = v_org
+         order by a.due_at nulls last, a.id
+         limit 5000;
+    else
+        return query
+        select a.id, a.scenario_id, s.title, a.assignee_user_id, a.due_at, a.required, a.completed_at
+          from org_members m
+          join assignments a on a.org_id = m.org_id and a.assignee_user_id = m.user_id
+          left join dim_scenarios s on s.scenario_id = a.scenario_id
+         where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null
+         order by a.due_at nulls last, a.id
+         limit 5000;
+    end if;
+end
+$$;
+comment on function reports_assignments(text) is
+    'SECURITY INVOKER: the assignments of the context org, or of p_manager''s current direct reports, due first, 5,000 at most.';
+revoke all on function reports_assignments(text) from public;
+grant execute on function reports_assignments(text) to practice_app;

@@ -29,14 +29,12 @@ from practice.reporting.models import (
     AssignmentsReport,
     AttemptLine,
     DigestSettings,
-    Leaderboard,
-    LeaderboardRow,
+    LeaderboardPage,
     MonthScore,
     MyReport,
     OverdueAssignment,
     OverviewPage,
     RecentAttempts,
-    Refreshed,
     ScenarioInsight,
     ScenarioInsights,
     TeamReport,
@@ -45,58 +43,22 @@ from practice.reporting.models import (
 
 REFRESHED_AT = "select reports_refreshed_at() as refreshed_at"
 
-# PL/pgSQL functions (0033): their statements' plans stay on the connection,
-# and the two largest answers come shaped as JSON: the overview as the document
-# the route sends, the leaderboard's ranked rows for the model to validate.
+# PL/pgSQL functions (0032, 0033): their statements' plans stay on the connection;
+# the two largest answers, the overview and the leaderboard, come as the JSON
+# documents the routes send.
 OVERVIEW = "select reports_org_overview_document(%(today)s, %(top)s) as document"
 LEADERBOARD = (
-    "select reports_leaderboard_document(%(month)s, %(previous)s, %(manager)s)::text as document"
+    "select reports_leaderboard_document(%(month)s, %(previous)s, %(manager)s, %(month_text)s,"
+    " %(scope)s, %(team)s) as document"
 )
 MY_REPORT = "select * from reports_me(%(week_start)s, %(since)s)"
-
-
-class _Board(Refreshed):
-    """reports_leaderboard_document's answer: the ranked rows of a month."""
-
-    rows: list[LeaderboardRow]
-
-
-# A manager's team: their current direct reports (no manager: no restriction).
-def _of_team(column: str) -> str:
-    return (
-        f"(%(manager)s::text is null or {column} in (select m.user_id from org_members m"
-        " where m.org_id = (select practice_org()) and m.manager_user_id = %(manager)s"
-        " and m.deleted_at is null))"
-    )
-
-
-TEAM_FIGURES = """
-select count(*) as assignments, count(a.completed_at) as completed,
-       (select count(*) from org_members m where m.org_id = (select practice_org())
-           and m.manager_user_id = %(manager)s and m.deleted_at is null) as members
-  from assignments a
- where a.org_id = (select practice_org()) and """ + _of_team("a.assignee_user_id")
+TEAM_FIGURES = "select * from reports_team_figures(%(manager)s)"
 TEAM_RANKS = "select * from reports_team_ranks(%(from)s, %(to)s)"
-ASSIGNMENTS = (
-    """
-select a.id, a.scenario_id, s.title, a.assignee_user_id, a.due_at, a.required, a.completed_at
-  from assignments a
-  left join dim_scenarios s on s.scenario_id = a.scenario_id
- where a.org_id = (select practice_org())
-   and """
-    + _of_team("a.assignee_user_id")
-    + """
- order by a.due_at nulls last, a.id
- limit 5000
-"""
-)
-INSIGHTS = """
-select i.scenario_id, s.title, i.attempt_count, i.avg_score, i.score_stddev, i.median_score,
-       i.avg_duration, i.last_attempted
-  from v_scenario_insights i
-  left join dim_scenarios s on s.scenario_id = i.scenario_id
- order by i.attempt_count desc, i.scenario_id
-"""
+# An org's assignments (manager null) or a manager's team's: current direct reports.
+ASSIGNMENTS = "select * from reports_assignments(%(manager)s)"
+INSIGHTS = "select * from reports_scenario_insights()"
+
+
 ATTEMPT_LINE = """
 select f.attempt_id, f.user_id, f.scenario_id, s.title, f.score, f.duration_seconds,
        f.started_at, f.ended_at
@@ -231,7 +193,7 @@ class ReportService:
 
     def leaderboard(
         self, principal: Principal, month: date, scope: str | None, team: str | None
-    ) -> Leaderboard:
+    ) -> LeaderboardPage:
         principal.require(Role.ADMIN, Role.MANAGER)
         if scope is None:
             scope = "team" if principal.role is Role.MANAGER or team is not None else "org"
@@ -253,18 +215,17 @@ class ReportService:
 
     def _leaderboard(
         self, principal: Principal, month: date, scope: str, team: str | None
-    ) -> Leaderboard:
-        previous = _previous_month(month)
-        params = {"month": _as_instant(month), "previous": _as_instant(previous), "manager": team}
+    ) -> LeaderboardPage:
+        params = {
+            "month": _as_instant(month),
+            "previous": _as_instant(_previous_month(month)),
+            "manager": team,
+            "month_text": month.strftime("%Y-%m"),
+            "scope": scope,
+            "team": team,
+        }
         (row,) = self.db.query(principal, LEADERBOARD, params)
-        board = _Board.model_validate_json(row["document"])
-        return Leaderboard(
-            refreshed_at=board.refreshed_at,
-            month=month.strftime("%Y-%m"),
-            scope=scope,  # type: ignore[arg-type]
-            team=team,
-            rows=board.rows,
-        )
+        return LeaderboardPage(row["document"].encode())
 
     # -- team ------------------------------------------------------------------
 

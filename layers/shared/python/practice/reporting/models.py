@@ -116,6 +116,16 @@ class Leaderboard(Refreshed):
     rows: list[LeaderboardRow]
 
 
+@dataclass(frozen=True, slots=True)
+class LeaderboardPage(Rendered):
+    """A leaderboard as its ``Leaderboard`` document, ranked and rendered by
+    PostgreSQL (``reports_leaderboard_document``, 0033)."""
+
+    model: ClassVar = Leaderboard
+
+    body: bytes
+
+
 class TeamReport(Refreshed):
     """`GET /reports/team` (managers)."""
 
