@@ -14,13 +14,35 @@
 --     numeric sums cost more to merge than the split saved;
 --   * rows written into an empty summary came in hash order, so every insert
 --     touched another page of the key's index; they are now inserted in key
---     order.
+--     order;
+--   * every row written into a summary checked its org's foreign key (400,000
+--     checks from empty). The summaries are derived rows: a rebuild makes them
+--     from the facts alone, and an org's deletion reaches them through its
+--     facts (deleted with the org, their removal logged and folded: the
+--     summaries lose the org's rows at the next refresh, and a full rebuild
+--     never writes them). The keys' cascade did nothing the facts do not.
 -- The fact table is rewritten once to fill the new column.
 
 alter table fact_scenario_attempts
     add column talk_pct numeric generated always as (rpt_talk_percentage(talk_ms, listen_ms)::numeric) stored;
 comment on column fact_scenario_attempts.talk_pct is
     'rpt_talk_percentage(talk_ms, listen_ms) as numeric (the float8''s 15 significant digits): what the leaderboard''s talk sums add.';
+
+do $drop$
+declare
+    v_constraint record;
+begin
+    for v_constraint in
+        select c.conrelid::regclass as tab, c.conname
+          from pg_constraint c
+         where c.contype = 'f' and c.confrelid = 'orgs'::regclass
+           and c.conrelid = any(array['rpt_user_day', 'rpt_org_day', 'rpt_org_user', 'rpt_org_overview',
+                                      'rpt_leaderboard_month', 'rpt_scenario_insights']::regclass[])
+    loop
+        execute format('alter table %s drop constraint %I', v_constraint.tab, v_constraint.conname);
+    end loop;
+end
+$drop$;
 
 create or replace function rpt_rebuild()
 returns integer

@@ -462,3 +462,27 @@ def test_the_bi_role_reads_the_warehouse_and_nothing_else(database: MigratedData
         ]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bi.execute(hidden)
+
+
+def test_an_org_deleted_leaves_no_figures_and_the_next_refresh_works(
+    database: MigratedDatabase,
+) -> None:
+    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+        gone, kept = _new_orgs(conn, 2)
+        facts = Facts(conn, [gone, kept], random.Random(11))
+        for _ in range(30):
+            facts.insert()
+        assert _refresh(conn)[0] == "succeeded"
+        for _ in range(5):
+            facts.insert()  # logged, not yet folded, when the org goes
+        conn.execute("delete from orgs where id = %s", [gone])
+        status, error, *_ = _refresh(conn)
+        assert (status, error) == ("succeeded", None)
+        assert _figures(conn, gone) == {}
+        assert _refresh(conn, full=True)[0] == "succeeded"
+        assert _figures(conn, gone) == {}
+
+
+def _figures(conn: psycopg.Connection, org: uuid.UUID) -> dict[str, list]:
+    """The summary tables that hold rows of ``org``, with those rows."""
+    return {table: rows for table, (_, rows) in _snapshot(conn, [org]).items() if rows}
