@@ -486,16 +486,15 @@ def test_the_months_do_not_depend_on_the_sessions_time_zone(
 # -- what they read ----------------------------------------------------------------
 
 
-def _index_reads(conn: psycopg.Connection, table: str) -> tuple[int, int]:
-    """(sequential scans, rows fetched by scans and indexes) of ``table`` so far."""
-    conn.execute("select pg_stat_force_next_flush()")
-    conn.execute("select pg_stat_clear_snapshot()")
-    return conn.execute(
-        "select t.seq_scan, t.seq_tup_read + coalesce(sum(i.idx_tup_fetch), 0)"
-        "  from pg_stat_user_tables t left join pg_stat_user_indexes i on i.relid = t.relid"
-        " where t.relname = %s group by t.seq_scan, t.seq_tup_read",
+def _own_reads(conn: psycopg.Connection, table: str) -> tuple[int, int]:
+    """(sequential scans, rows fetched by scans and indexes) of ``table`` in this
+    transaction so far: this backend's own counts, whatever other sessions do."""
+    row = conn.execute(
+        "select seq_scan, seq_tup_read + idx_tup_fetch from pg_stat_xact_user_tables"
+        " where relname = %s",
         [table],
     ).fetchone()
+    return row or (0, 0)
 
 
 def _reads(
@@ -503,23 +502,20 @@ def _reads(
 ) -> tuple[int, int]:
     """What ``statement`` reads of ``table`` as the functions' role in
     ``principal``'s context, once its plan is cached on the connection (a pooled
-    connection plans each statement once): the counts of this one backend,
-    flushed between statements."""
-
-    def once() -> None:
+    connection plans each statement once)."""
+    measured = (0, 0)
+    for _ in range(2):  # the first transaction plans, the second is measured
         with conn.transaction():
             conn.execute(f"set local role {APP_LOGIN}")
             conn.execute(
                 "select practice_enter(%s, %s, %s, '10s')",
                 [principal.org_id, principal.user_id, principal.role.value],
             )
+            before = _own_reads(conn, table)
             conn.execute(statement, params).fetchall()
-
-    once()
-    before = _index_reads(conn, table)
-    once()
-    after = _index_reads(conn, table)
-    return after[0] - before[0], after[1] - before[1]
+            after = _own_reads(conn, table)
+            measured = (after[0] - before[0], after[1] - before[1])
+    return measured
 
 
 def _bulk_member(conn: psycopg.Connection, org: uuid.UUID, user: str, facts: int) -> None:
@@ -597,4 +593,4 @@ def test_a_teams_leaderboard_reads_the_teams_rows_whatever_the_orgs_size(
             )
     assert reads[5] == reads[300], reads
     assert reads[5][0] == 0, reads
-    assert reads[5][1] <= 6, reads  # three members, this month and the last
+    assert 3 <= reads[5][1] <= 6, reads  # three members, this month and the last
