@@ -63,8 +63,11 @@ begin
                                 where d.org_id = l.org_id and d.user_id = l.user_id),
                    l.month, l.avg_score, l.attempts, l.total_duration, l.avg_talk_percentage
               from org_members m
-              join rpt_leaderboard_month l
-                on l.org_id = m.org_id and l.user_id = m.user_id and l.month = any(p_months)
+             cross join unnest(p_months) as wanted(month)
+             -- the whole key: a unique probe, never the org's month walked per member
+             cross join lateral (
+                   select r.* from rpt_leaderboard_month r
+                    where r.org_id = m.org_id and r.user_id = m.user_id and r.month = wanted.month) l
              where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null;
     end if;
 end
