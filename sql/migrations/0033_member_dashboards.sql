@@ -20,6 +20,13 @@
 -- started_at, so the attempt id that breaks ties was not in index order. The
 -- index now carries it, and the five are read backwards from the newest.
 
+-- A month's rows of an org (the org's leaderboard) come from an index that
+-- also ends in the member, so a probe for one member's month reaches its row
+-- whichever of this index and the key the planner takes (it ordered the month
+-- by average score, which nothing reads: the board is ranked after it is read).
+drop index rpt_leaderboard_month_org_month_idx;
+create index rpt_leaderboard_month_org_month_idx on rpt_leaderboard_month (org_id, month, user_id);
+
 drop index idx_fact_attempts_covering;
 create index idx_fact_attempts_covering on fact_scenario_attempts (org_id, user_id, started_at, attempt_id)
     include (score, duration_seconds);

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dev.postgres import with_user
+from dev.postgres import throwaway_database, with_user
 from tests.conftest import MigratedDatabase
 
 # The seed's own definitions, read straight from the facts (this week/month:
@@ -393,12 +393,18 @@ def _fold_reads(conn: psycopg.Connection, per_slice: int) -> dict[str, tuple[int
 
 
 def test_a_fold_reads_by_key_what_it_changes_whatever_the_size_of_the_slices(
-    database: MigratedDatabase,
+    pg_server: str,
 ) -> None:
     # 0026 recomputed every touched slice from the facts, so a fold's cost grew
     # with the slices' size; the fold adds the changes in, reaching each stored
     # row by its key and the facts only to move a median's anchor a few rows.
-    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+    # In a database of its own: the counts are per database, and another
+    # session's backend reports its reads when it goes idle or exits, at a time
+    # of its own choosing, into any measurement running then.
+    with (
+        throwaway_database(pg_server, "practice_fold_reads") as isolated,
+        psycopg.connect(isolated.admin_url, autocommit=True) as conn,
+    ):
         small = _fold_reads(conn, per_slice=5)
         large = _fold_reads(conn, per_slice=500)
     for table in FOLD_TABLES:
