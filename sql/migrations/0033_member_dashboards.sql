@@ -71,10 +71,13 @@ begin
                    l.month, l.avg_score, l.attempts, l.total_duration, l.avg_talk_percentage
               from org_members m
              cross join unnest(p_months) as wanted(month)
-             -- the whole key: a unique probe, never the org's month walked per member
+             -- the whole key: a unique probe per member and month (the limit keeps
+             -- the planner from flattening the probe into a join that walks the
+             -- org's month and matches members afterwards)
              cross join lateral (
                    select r.* from rpt_leaderboard_month r
-                    where r.org_id = m.org_id and r.user_id = m.user_id and r.month = wanted.month) l
+                    where r.org_id = m.org_id and r.user_id = m.user_id and r.month = wanted.month
+                    limit 1) l
              where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null;
     end if;
 end
@@ -366,12 +369,15 @@ as $$
 declare
     v_org uuid := practice_org();
 begin
+    -- member by member: an aggregate per member is never flattened into a join
+    -- that could read the org's assignments first
     return query
-    select count(*), count(a.completed_at),
-           (select count(*) from org_members m
-             where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null)
+    select coalesce(sum(a.assigned), 0)::bigint, coalesce(sum(a.completed), 0)::bigint, count(*)
       from org_members m
-      join assignments a on a.org_id = m.org_id and a.assignee_user_id = m.user_id
+     cross join lateral (
+           select count(*) as assigned, count(x.completed_at) as completed
+             from assignments x
+            where x.org_id = m.org_id and x.assignee_user_id = m.user_id) a
      where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null;
 end
 $$;
@@ -450,7 +456,10 @@ begin
         return query
         select a.id, a.scenario_id, s.title, a.assignee_user_id, a.due_at, a.required, a.completed_at
           from org_members m
-          join assignments a on a.org_id = m.org_id and a.assignee_user_id = m.user_id
+          -- member by member (offset 0: never flattened into a walk of the org's)
+         cross join lateral (
+               select x.* from assignments x
+                where x.org_id = m.org_id and x.assignee_user_id = m.user_id offset 0) a
           left join dim_scenarios s on s.scenario_id = a.scenario_id
          where m.org_id = v_org and m.manager_user_id = p_manager and m.deleted_at is null
          order by a.due_at nulls last, a.id
