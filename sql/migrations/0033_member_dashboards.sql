@@ -1,19 +1,22 @@
--- 0033: the leaderboard and a member's own report as PL/pgSQL functions; the
--- overview and the leaderboard as JSON documents; a member's last attempts
--- reached newest first by index.
+-- 0033: every dashboard's reads as PL/pgSQL functions (the leaderboard, a
+-- member's own report, the team, assignments, scenario insights; the overview
+-- since 0032); the overview and the leaderboard rendered as the JSON documents
+-- the routes send; a member's last attempts reached newest first by index.
 --
--- Both dashboards read through text statements that PostgreSQL planned again
+-- These dashboards read through text statements that PostgreSQL planned again
 -- on every request (the pool sends no prepared statements behind the pooler):
 -- with the row-level security policies expanded, planning took 1.2-1.7 ms a
 -- statement, more than running them. PL/pgSQL keeps each statement's plan on
--- the connection, as 0032 did for the overview. SECURITY INVOKER: row-level
--- security applies as to the statements they replace, and every read is also
--- filtered by the context org.
+-- the connection, as 0032 did for the overview. SECURITY INVOKER (the team
+-- ranks stay 0027's definer): row-level security applies as to the statements
+-- they replace, and every read is also filtered by the context org. A team's
+-- rows are reached member by member.
 --
 -- The overview (365 days, a 30-day trend) and the leaderboard (two months of
 -- an org's members, ranked) were shaped row by row in Python, which cost more
--- than reading them. They are now shaped here, as JSON documents of their
--- answers, which the service validates into its models in one call.
+-- than reading them. They are now written here as the documents pydantic
+-- wrote (tests/integration/test_dashboard_documents.py holds them equal, byte
+-- for byte), and sent as they are.
 --
 -- A member's last five attempts were found by reading every fact of theirs and
 -- sorting them (1,000 facts: 14 ms): idx_fact_attempts_covering ended at
