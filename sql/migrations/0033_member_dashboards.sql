@@ -183,8 +183,7 @@ grant execute on function practice_json_double(double precision) to practice_app
 -- the other. Floats print at their shortest exact form whatever the session
 -- says (extra_float_digits).
 create function reports_leaderboard_document(
-    p_month timestamptz, p_previous timestamptz, p_manager text, p_month_text text, p_scope text,
-    p_team text)
+    p_month timestamptz, p_previous timestamptz, p_manager text, p_month_text text, p_scope text)
 returns text
 language plpgsql
 stable
@@ -227,14 +226,14 @@ begin
         || coalesce('"' || practice_json_instant(reports_refreshed_at()) || '"', 'null')
         || ',"month":' || to_json(p_month_text)::text
         || ',"scope":' || to_json(p_scope)::text
-        || ',"team":' || coalesce(to_json(p_team)::text, 'null')
+        || ',"team":' || coalesce(to_json(p_manager)::text, 'null')  -- the team shown is the one read
         || ',"rows":[' || coalesce(v_rows, '') || ']}';
 end
 $$;
-comment on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) is
+comment on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text) is
     'SECURITY INVOKER: the leaderboard of the context org (or p_manager''s team) for p_month beside p_previous, as the JSON document of practice.reporting.models.Leaderboard.';
-revoke all on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) from public;
-grant execute on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text, text) to practice_app;
+revoke all on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text) from public;
+grant execute on function reports_leaderboard_document(timestamptz, timestamptz, text, text, text) to practice_app;
 
 -- The org overview as of p_today (UTC), as the OrgOverview document the route
 -- sends, byte for byte what pydantic writes (practice.reporting.models; 0029's

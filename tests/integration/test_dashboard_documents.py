@@ -588,8 +588,8 @@ def test_a_teams_leaderboard_reads_the_teams_rows_whatever_the_orgs_size(
                 conn,
                 "rpt_leaderboard_month",
                 Principal(manager, org, Role.MANAGER),
-                "select reports_leaderboard_document(%s, %s, %s, '', 'team', %s)",
-                [*months, manager, manager],
+                "select reports_leaderboard_document(%s, %s, %s, '', 'team')",
+                [*months, manager],
             )
     assert reads[5] == reads[300], reads
     assert reads[5][0] == 0, reads

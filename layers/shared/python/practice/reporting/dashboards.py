@@ -49,7 +49,7 @@ REFRESHED_AT = "select reports_refreshed_at() as refreshed_at"
 OVERVIEW = "select reports_org_overview_document(%(today)s, %(top)s) as document"
 LEADERBOARD = (
     "select reports_leaderboard_document(%(month)s, %(previous)s, %(manager)s, %(month_text)s,"
-    " %(scope)s, %(team)s) as document"
+    " %(scope)s) as document"
 )
 MY_REPORT = "select * from reports_me(%(week_start)s, %(since)s)"
 TEAM_FIGURES = "select * from reports_team_figures(%(manager)s)"
@@ -222,7 +222,6 @@ class ReportService:
             "manager": team,
             "month_text": month.strftime("%Y-%m"),
             "scope": scope,
-            "team": team,
         }
         (row,) = self.db.query(principal, LEADERBOARD, params)
         return LeaderboardPage(row["document"].encode())
